@@ -1,0 +1,1 @@
+"""Compiled CPU kernels of sklstm (Cython, nogil). Callers validate; kernels trust."""

@@ -1,0 +1,458 @@
+"""The functional API over sklstm's kernels: check, allocate, dispatch.
+
+Array conventions
+-----------------
+========================  =========================================  =============================
+Name                      Shape                                      Notes
+========================  =========================================  =============================
+``X`` (public)            ``(n_sequences, n_timesteps, n_features)``  samples first, as in
+                          or a list of ``(T_i, n_features)`` arrays   scikit-learn
+``lengths``               ``(n_sequences,)`` integers                 ``1 <= lengths[b] <= T``
+``W``, ``U``, ``b``       ``(4H, D)``, ``(4H, H)``, ``(4H,)``          gates stacked **i, f, g, o**
+``out``                   ``(n_sequences, n_timesteps, H)``           zero past each length
+``h0``, ``c0``            ``(n_sequences, H)``                        zeros by default
+========================  =========================================  =============================
+
+``D`` is ``n_features`` and ``H`` is ``n_hidden``. The parameter layout is
+PyTorch's ``torch.nn.LSTM`` layout for one layer and direction:
+``W = weight_ih_l0``, ``U = weight_hh_l0`` and ``b = bias_ih_l0 + bias_hh_l0``.
+
+Inside, a batch is packed time-major and sorted by length, descending (the
+layout of cuDNN and PyTorch's ``PackedSequence``), so that no work is spent on
+padding; see ``sklstm._core._lstm``. Values of ``X`` past a sequence's length
+are ignored and never read for validation.
+
+Results are computed in the precision of ``X`` (float32 or float64); weights
+of the other float precision are cast to it.
+"""
+
+from collections import namedtuple
+from numbers import Integral
+
+import numpy as np
+
+from sklstm._core import _lstm
+
+__all__ = ["LSTMGradients", "lstm_backward", "lstm_forward"]
+
+_FLOAT_DTYPES = (np.float32, np.float64)
+
+LSTMGradients = namedtuple("LSTMGradients", ["dX", "dW", "dU", "db", "dh0", "dc0"])
+LSTMGradients.__doc__ = """Gradients returned by :func:`lstm_backward`.
+
+Attributes
+----------
+dX : ndarray of shape (n_sequences, n_timesteps, n_features) or None
+    Gradient with respect to ``X``, zero past each length; ``None`` when
+    ``compute_dX=False``.
+dW : ndarray of shape (4 * n_hidden, n_features)
+dU : ndarray of shape (4 * n_hidden, n_hidden)
+db : ndarray of shape (4 * n_hidden,)
+dh0 : ndarray of shape (n_sequences, n_hidden)
+dc0 : ndarray of shape (n_sequences, n_hidden)
+"""
+
+
+class LSTMCache:
+    """What :func:`lstm_backward` needs from one :func:`lstm_forward` call.
+
+    Treat it as opaque: it holds the packed input, the parameters, every
+    step's gate activations, cell and hidden states (memory linear in the
+    total length), and the permutation between the caller's order and the
+    packed, length-sorted order.
+    """
+
+    __slots__ = (
+        "X", "batch_sizes", "W", "U", "b", "h0", "c0", "gates", "cells", "hidden",
+        "order", "scatter", "last_rows", "lengths", "n_timesteps", "n_features",
+    )
+
+    def __init__(self, **fields):
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    @property
+    def dtype(self):
+        return self.X.dtype
+
+
+# ---------------------------------------------------------------------------
+# Validation helpers
+
+
+def _as_float_array(value, name, dtype=None):
+    """``value`` as a float32/float64 ndarray, or a TypeError naming ``name``."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array of real numbers; got {exc}.") from None
+    kind = array.dtype.kind
+    if kind == "f":
+        if dtype is None:
+            if array.dtype not in _FLOAT_DTYPES:
+                raise TypeError(
+                    f"{name} has dtype {array.dtype}; pass float32 or float64 values."
+                )
+            return array
+        return array.astype(dtype, copy=False)
+    if kind == "c":
+        raise TypeError(
+            f"{name} has complex dtype {array.dtype}; pass real float32 or float64 "
+            "values."
+        )
+    if kind in "biu":
+        raise TypeError(
+            f"{name} has integer dtype {array.dtype}; pass float32 or float64 values "
+            f"(for example {name}.astype(np.float32))."
+        )
+    raise TypeError(
+        f"{name} must hold real numbers (float32 or float64), not dtype {array.dtype}."
+    )
+
+
+def _check_finite(array, name):
+    if not np.isfinite(array).all():
+        raise ValueError(
+            f"{name} contains NaN or infinity; remove or impute these values first."
+        )
+
+
+def _read_sequences(X, lengths):
+    """Flatten ``X`` to ``(rows, D)`` plus each sequence's first row and length."""
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        X = _as_float_array(X, "X")
+        if X.ndim != 3:
+            raise ValueError(
+                f"X must be a 3-D array (n_sequences, n_timesteps, n_features) or a "
+                f"list of (n_timesteps_i, n_features) arrays; got an array of shape "
+                f"{X.shape}."
+            )
+        n_sequences, n_timesteps, n_features = X.shape
+        if n_sequences == 0 or n_timesteps == 0:
+            raise ValueError(
+                f"X of shape {X.shape} is empty; pass at least one sequence with at "
+                "least one step."
+            )
+        if lengths is None:
+            lengths = np.full(n_sequences, n_timesteps, dtype=np.intp)
+        else:
+            lengths = _check_lengths(lengths, n_sequences, n_timesteps, X.shape)
+        flat = X.reshape(n_sequences * n_timesteps, n_features)
+        starts = np.arange(n_sequences, dtype=np.intp) * n_timesteps
+        return flat, starts, lengths, n_timesteps
+    if not isinstance(X, (list, tuple, np.ndarray)):
+        raise TypeError(
+            "X must be a 3-D array (n_sequences, n_timesteps, n_features) or a list "
+            f"of (n_timesteps_i, n_features) arrays; got {type(X).__name__}."
+        )
+    if lengths is not None:
+        raise ValueError(
+            "lengths must not be passed with a list of sequences: each sequence's "
+            "length is its number of rows."
+        )
+    if len(X) == 0:
+        raise ValueError("X is an empty list; pass at least one sequence.")
+    seqs = [_as_float_array(x, f"X[{i}]") for i, x in enumerate(X)]
+    n_features = None
+    for i, x in enumerate(seqs):
+        if x.ndim != 2:
+            raise ValueError(
+                f"X[{i}] has shape {x.shape}; each sequence must be a 2-D array "
+                "(n_timesteps_i, n_features)."
+            )
+        if x.shape[0] == 0:
+            raise ValueError(f"X[{i}] has zero length; every sequence needs a step.")
+        if n_features is None:
+            n_features = x.shape[1]
+        elif x.shape[1] != n_features:
+            raise ValueError(
+                f"X[{i}] has {x.shape[1]} features but X[0] has {n_features}; all "
+                "sequences must have the same number of features."
+            )
+    dtype = np.result_type(*seqs)
+    lengths = np.array([x.shape[0] for x in seqs], dtype=np.intp)
+    starts = np.zeros(len(seqs), dtype=np.intp)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    flat = np.concatenate(seqs, axis=0).astype(dtype, copy=False)
+    return flat, starts, lengths, int(lengths.max())
+
+
+def _check_lengths(lengths, n_sequences, n_timesteps, shape):
+    array = np.asarray(lengths)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"lengths must hold integers, not dtype {array.dtype}.")
+    if array.shape != (n_sequences,):
+        raise ValueError(
+            f"lengths has shape {array.shape}; expected ({n_sequences},), one length "
+            f"per sequence of X of shape {shape}."
+        )
+    bad = np.flatnonzero((array < 1) | (array > n_timesteps))
+    if bad.size:
+        b = bad[0]
+        raise ValueError(
+            f"lengths[{b}]={array[b]} is outside [1, {n_timesteps}] for X of shape "
+            f"{shape}."
+        )
+    return array.astype(np.intp)
+
+
+def _check_param(value, name, shape, dtype, expected):
+    array = _as_float_array(value, name, dtype)
+    if array.shape != shape:
+        raise ValueError(f"{name} has shape {array.shape}; expected {expected}.")
+    _check_finite(array, name)
+    return np.ascontiguousarray(array)
+
+
+def _pack_plan(lengths, n_timesteps, reverse):
+    """Where each packed row comes from: ``batch_sizes``, order and row indices."""
+    order = np.argsort(-lengths, kind="stable")
+    sorted_lengths = lengths[order]
+    batch_sizes = np.searchsorted(-sorted_lengths, -np.arange(n_timesteps), "left")
+    batch_sizes = batch_sizes[batch_sizes > 0].astype(np.intp)
+    offsets = np.zeros(batch_sizes.size + 1, dtype=np.intp)
+    np.cumsum(batch_sizes, out=offsets[1:])
+    step = np.repeat(np.arange(batch_sizes.size, dtype=np.intp), batch_sizes)
+    slot = np.arange(offsets[-1], dtype=np.intp) - offsets[step]
+    time = sorted_lengths[slot] - 1 - step if reverse else step
+    last_rows = offsets[sorted_lengths - 1] + np.arange(lengths.size)
+    return order, batch_sizes, order[slot], time, last_rows
+
+
+# ---------------------------------------------------------------------------
+# Public API
+
+
+def lstm_forward(X, W, U, b, *, lengths=None, h0=None, c0=None, reverse=False):
+    """Run one LSTM layer and direction over a batch of sequences.
+
+    Computes, for every sequence and step ``t`` (gates stacked i, f, g, o)::
+
+        i_t = σ(W_i x_t + U_i h_{t-1} + b_i)     c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+        f_t = σ(W_f x_t + U_f h_{t-1} + b_f)     h_t = o_t ⊙ tanh(c_t)
+        g_t = tanh(W_g x_t + U_g h_{t-1} + b_g)
+        o_t = σ(W_o x_t + U_o h_{t-1} + b_o)
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_sequences, n_timesteps, n_features) or list of ndarray
+        A padded batch (with ``lengths``), or a list of ``(T_i, n_features)``
+        arrays of any lengths. float32 or float64; the output has the same
+        precision. Values past a sequence's length are ignored.
+    W : ndarray of shape (4 * n_hidden, n_features)
+        Input weights, gates stacked (i, f, g, o).
+    U : ndarray of shape (4 * n_hidden, n_hidden)
+        Recurrent weights, gates stacked (i, f, g, o).
+    b : ndarray of shape (4 * n_hidden,)
+        Bias (PyTorch's ``bias_ih + bias_hh``).
+    lengths : array-like of int of shape (n_sequences,), default=None
+        Length of each sequence of a padded ``X``, in ``[1, n_timesteps]``;
+        all ``n_timesteps`` by default. Not allowed with a list ``X``.
+    h0, c0 : ndarray of shape (n_sequences, n_hidden), default=None
+        Initial hidden and cell states; zeros by default.
+    reverse : bool, default=False
+        Read each sequence backwards within its own length (the second
+        direction of a bidirectional layer): ``out[b, t]`` is then the state
+        after reading steps ``lengths[b] - 1, ..., t``.
+
+    Returns
+    -------
+    out : ndarray of shape (n_sequences, n_timesteps, n_hidden)
+        ``h_t`` of every step, zero past each sequence's length;
+        ``n_timesteps`` is the longest length for a list ``X``.
+    (h_n, c_n) : tuple of ndarray of shape (n_sequences, n_hidden)
+        The states after each sequence's last step read (step 0 when
+        ``reverse=True``).
+    cache : LSTMCache
+        Everything :func:`lstm_backward` needs; opaque.
+
+    See Also
+    --------
+    lstm_backward : Gradients of a function of ``out``, ``h_n`` and ``c_n``.
+
+    Notes
+    -----
+    The input projection of every step is one matrix product; each step then
+    adds ``h_{t-1} U^T`` over the sequences still running and applies one
+    fused element-wise pass. The kernels release the GIL and are re-entrant;
+    they use as many threads as OpenMP allows at call time (``threadpoolctl``
+    and ``OMP_NUM_THREADS`` control it).
+
+    References
+    ----------
+    .. [1] F. A. Gers, J. Schmidhuber and F. Cummins, "Learning to forget:
+       continual prediction with LSTM", Neural Computation 12(10), 2000.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.functional import lstm_forward
+    >>> rng = np.random.default_rng(0)
+    >>> X = [rng.normal(size=(5, 3)), rng.normal(size=(2, 3))]
+    >>> W, U, b = rng.normal(size=(8, 3)), rng.normal(size=(8, 2)), np.zeros(8)
+    >>> out, (h_n, c_n), cache = lstm_forward(X, W, U, b)
+    >>> out.shape, h_n.shape
+    ((2, 5, 2), (2, 2))
+    >>> bool(np.all(out[1, 2:] == 0)) and bool(np.all(h_n[1] == out[1, 1]))
+    True
+    """
+    flat, starts, lengths, n_timesteps = _read_sequences(X, lengths)
+    dtype = flat.dtype.type
+    n_sequences, n_features = lengths.size, flat.shape[1]
+    if n_features == 0:
+        raise ValueError("X has 0 features; each step needs at least one value.")
+    U = _as_float_array(U, "U", dtype)
+    if U.ndim != 2 or U.shape[0] != 4 * U.shape[1] or U.shape[1] == 0:
+        raise ValueError(
+            f"U has shape {U.shape}; expected (4 * n_hidden, n_hidden) with "
+            "n_hidden >= 1, gates stacked (i, f, g, o)."
+        )
+    n_hidden = U.shape[1]
+    G = 4 * n_hidden
+    U = _check_param(U, "U", U.shape, dtype, "")
+    W = _check_param(W, "W", (G, n_features), dtype,
+                     f"({G}, {n_features}) = (4 * n_hidden, n_features)")
+    b = _check_param(b, "b", (G,), dtype, f"({G},) = (4 * n_hidden,)")
+    state_shape = (n_sequences, n_hidden)
+    state_expected = f"{state_shape} = (n_sequences, n_hidden)"
+    order, batch_sizes, seq, time, last_rows = _pack_plan(lengths, n_timesteps, reverse)
+    source = starts[seq] + time
+    X_packed = np.ascontiguousarray(flat[source], dtype=dtype)
+    _check_finite(X_packed, "X")
+    states = []
+    for value, name in ((h0, "h0"), (c0, "c0")):
+        if value is None:
+            states.append(np.zeros(state_shape, dtype=dtype))
+        else:
+            value = _check_param(value, name, state_shape, dtype, state_expected)
+            states.append(np.ascontiguousarray(value[order]))
+    h0_sorted, c0_sorted = states
+
+    n_rows = X_packed.shape[0]
+    gates = np.empty((n_rows, G), dtype=dtype)
+    cells = np.empty((n_rows, n_hidden), dtype=dtype)
+    hidden = np.empty((n_rows, n_hidden), dtype=dtype)
+    _lstm.lstm_forward(X_packed, batch_sizes, W, U, b, h0_sorted, c0_sorted,
+                       gates, cells, hidden)
+
+    scatter = seq * n_timesteps + time
+    out = np.zeros((n_sequences, n_timesteps, n_hidden), dtype=dtype)
+    out.reshape(-1, n_hidden)[scatter] = hidden
+    h_n = np.empty(state_shape, dtype=dtype)
+    c_n = np.empty(state_shape, dtype=dtype)
+    h_n[order] = hidden[last_rows]
+    c_n[order] = cells[last_rows]
+    cache = LSTMCache(
+        X=X_packed, batch_sizes=batch_sizes, W=W, U=U, b=b, h0=h0_sorted,
+        c0=c0_sorted, gates=gates, cells=cells, hidden=hidden, order=order,
+        scatter=scatter, last_rows=last_rows, lengths=lengths,
+        n_timesteps=n_timesteps, n_features=n_features,
+    )
+    return out, (h_n, c_n), cache
+
+
+def lstm_backward(cache, d_out, *, d_hn=None, d_cn=None, compute_dX=True):
+    """Backpropagation through time for one :func:`lstm_forward` call.
+
+    Returns the exact gradients of
+    ``L = sum(d_out * out) + sum(d_hn * h_n) + sum(d_cn * c_n)`` with respect
+    to every input of the forward call.
+
+    Parameters
+    ----------
+    cache : LSTMCache
+        The third value returned by :func:`lstm_forward`. It is not modified,
+        so several backward passes may share it.
+    d_out : ndarray of shape (n_sequences, n_timesteps, n_hidden) or None
+        Gradient of the loss with respect to ``out``; values past each length
+        have no effect. ``None`` means zeros.
+    d_hn, d_cn : ndarray of shape (n_sequences, n_hidden), default=None
+        Gradients with respect to the final states; zeros by default.
+    compute_dX : bool, default=True
+        Whether to compute ``dX``. The first layer of a network does not need
+        it, which saves one matrix product.
+
+    Returns
+    -------
+    grads : LSTMGradients
+        Named tuple ``(dX, dW, dU, db, dh0, dc0)``, in the precision of the
+        forward call. ``dX`` is padded ``(n_sequences, n_timesteps,
+        n_features)``, zero past each length, or ``None``; ``dh0`` and ``dc0``
+        are returned even when ``h0`` and ``c0`` were left at zero.
+
+    See Also
+    --------
+    lstm_forward : The forward pass whose cache this consumes.
+
+    Notes
+    -----
+    Per step, only the element-wise gate derivatives and ``dh_{t-1} =
+    dgates_t U`` are computed; ``dW``, ``dU`` and ``dX`` are single matrix
+    products over every step after the time loop.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.functional import lstm_forward, lstm_backward
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(2, 4, 3))
+    >>> W, U, b = rng.normal(size=(8, 3)), rng.normal(size=(8, 2)), np.zeros(8)
+    >>> out, (h_n, c_n), cache = lstm_forward(X, W, U, b, lengths=[4, 2])
+    >>> grads = lstm_backward(cache, np.ones_like(out))
+    >>> grads.dW.shape, grads.dX.shape
+    ((8, 3), (2, 4, 3))
+    """
+    if not isinstance(cache, LSTMCache):
+        raise TypeError(
+            f"cache must be the third value returned by lstm_forward, not "
+            f"{type(cache).__name__}."
+        )
+    dtype = cache.dtype.type
+    n_sequences = cache.lengths.size
+    n_hidden = cache.U.shape[1]
+    n_rows, n_features = cache.X.shape
+    out_shape = (n_sequences, cache.n_timesteps, n_hidden)
+    if d_out is None:
+        d_hidden = np.zeros((n_rows, n_hidden), dtype=dtype)
+    else:
+        d_out = _as_float_array(d_out, "d_out", dtype)
+        if d_out.shape != out_shape:
+            raise ValueError(
+                f"d_out has shape {d_out.shape}; expected {out_shape}, the shape of "
+                "out."
+            )
+        d_hidden = np.ascontiguousarray(d_out.reshape(-1, n_hidden)[cache.scatter])
+        _check_finite(d_hidden, "d_out")
+    carries = []
+    for value, name in ((d_hn, "d_hn"), (d_cn, "d_cn")):
+        if value is None:
+            carries.append(np.zeros((n_sequences, n_hidden), dtype=dtype))
+        else:
+            value = _check_param(
+                value, name, (n_sequences, n_hidden), dtype,
+                f"{(n_sequences, n_hidden)} = (n_sequences, n_hidden)",
+            )
+            carries.append(np.ascontiguousarray(value[cache.order]))
+    dh_carry, dc_carry = carries
+
+    G = 4 * n_hidden
+    dgates = np.empty((n_rows, G), dtype=dtype)
+    h_shift = np.empty((n_rows, n_hidden), dtype=dtype)
+    dX_packed = np.empty((n_rows if compute_dX else 0, n_features), dtype=dtype)
+    dW = np.empty((G, n_features), dtype=dtype)
+    dU = np.empty((G, n_hidden), dtype=dtype)
+    db = np.empty(G, dtype=dtype)
+    _lstm.lstm_backward(
+        cache.X, cache.batch_sizes, cache.W, cache.U, cache.h0, cache.c0,
+        cache.gates, cache.cells, cache.hidden, d_hidden, dh_carry, dc_carry,
+        dgates, h_shift, dX_packed, dW, dU, db,
+    )
+    dX = None
+    if compute_dX:
+        dX = np.zeros((n_sequences, cache.n_timesteps, n_features), dtype=dtype)
+        dX.reshape(-1, n_features)[cache.scatter] = dX_packed
+    dh0 = np.empty((n_sequences, n_hidden), dtype=dtype)
+    dc0 = np.empty((n_sequences, n_hidden), dtype=dtype)
+    dh0[cache.order] = dh_carry
+    dc0[cache.order] = dc_carry
+    return LSTMGradients(dX, dW, dU, db, dh0, dc0)

@@ -20,7 +20,7 @@ directives = {
 }
 
 CORE = os.path.join("sklstm", "_core")
-MODULES = ["_blas", "_lstm", "_math"]
+MODULES = ["_lstm", "_math"]
 
 
 def _openmp_flags(compiler_type):

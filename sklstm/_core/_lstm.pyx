@@ -17,52 +17,70 @@ Equations (Gers, Schmidhuber & Cummins 2000, with 0-based time)::
     o_t = σ(W_o x_t + U_o h_{t-1} + b_o)
 
 How the work is split (Appleyard et al. 2016): the input projection of every
-step is one BLAS GEMM before the time loop, and the weight gradients are
-GEMMs after it. Inside the loop, each step runs the recurrent product over
-``U`` packed once per call (``src/lstm_tile.h``), fused with the gate
-activations (forward) or with the next step's gate derivatives (backward),
-in blocks of hidden units spread over OpenMP threads.
+step is one matrix product before the time loop, and ``dX``, ``dW``, ``dU``
+are matrix products after it. Inside the loop, each step runs the recurrent
+product over ``U`` packed once per call, fused with the gate activations
+(forward) or with the previous step's gate derivatives (backward), in blocks
+of hidden units spread over OpenMP threads.
+
+Every product runs on one register-tiled micro-kernel over weights packed
+once per call (``src/lstm_tile_impl.h``), in the caller's OpenMP thread pool.
+BLAS is not used: OpenBLAS keeps a thread pool of its own whose threads spin
+after each call, and on a machine with as many threads as cores they took
+the cores from the OpenMP threads of the next time loop (a 5x slowdown
+measured with 2 threads on 2 cores).
+
+Results do not depend on the number of threads: work is cut into blocks of
+fixed size, and each output element is computed by one thread in a fixed
+order.
 
 The caller (``sklstm.functional``) validates shapes, dtypes and contiguity
 and allocates every output; these kernels trust it.
 """
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 
-from ._blas cimport _gemm
 from ._math cimport sklstm_max_threads
 from ._typedefs cimport float32_t, float64_t, floating, intp_t
 
 
 cdef extern from "lstm_tile.h" nogil:
-    intp_t sklstm_forward_panel_size_f32(intp_t H)
-    intp_t sklstm_forward_panel_size_f64(intp_t H)
-    intp_t sklstm_backward_panel_size_f32(intp_t H)
-    intp_t sklstm_backward_panel_size_f64(intp_t H)
-    intp_t sklstm_forward_blocks_f32(intp_t H)
-    intp_t sklstm_forward_blocks_f64(intp_t H)
-    intp_t sklstm_backward_blocks_f32(intp_t H)
-    intp_t sklstm_backward_blocks_f64(intp_t H)
-    void sklstm_pack_forward_f32(const float32_t* U, intp_t H, float32_t* P)
-    void sklstm_pack_forward_f64(const float64_t* U, intp_t H, float64_t* P)
-    void sklstm_pack_backward_f32(const float32_t* U, intp_t H, float32_t* P)
-    void sklstm_pack_backward_f64(const float64_t* U, intp_t H, float64_t* P)
+    intp_t sklstm_unit_blocks_f32(intp_t H)
+    intp_t sklstm_unit_blocks_f64(intp_t H)
+    intp_t sklstm_column_blocks_f32(intp_t n)
+    intp_t sklstm_column_blocks_f64(intp_t n)
+    intp_t sklstm_gate_panel_size_f32(intp_t H, intp_t K)
+    intp_t sklstm_gate_panel_size_f64(intp_t H, intp_t K)
+    intp_t sklstm_column_panel_size_f32(intp_t K, intp_t n)
+    intp_t sklstm_column_panel_size_f64(intp_t K, intp_t n)
+    intp_t sklstm_weight_scratch_size_f32(intp_t m)
+    intp_t sklstm_weight_scratch_size_f64(intp_t m)
+    void sklstm_pack_gates_f32(const float32_t* M, intp_t H, intp_t K, float32_t* P)
+    void sklstm_pack_gates_f64(const float64_t* M, intp_t H, intp_t K, float64_t* P)
+    void sklstm_pack_columns_f32(const float32_t* M, intp_t K, intp_t n, float32_t* P)
+    void sklstm_pack_columns_f64(const float64_t* M, intp_t K, intp_t n, float64_t* P)
+    void sklstm_project_block_f32(
+        intp_t rows, intp_t D, intp_t H, intp_t ub, const float32_t* X,
+        const float32_t* PW, const float32_t* b, float32_t* gates)
+    void sklstm_project_block_f64(
+        intp_t rows, intp_t D, intp_t H, intp_t ub, const float64_t* X,
+        const float64_t* PW, const float64_t* b, float64_t* gates)
     void sklstm_forward_block_f32(
-        intp_t rows, intp_t H, intp_t block, const float32_t* hprev,
-        const float32_t* P, float32_t* gates, const float32_t* cprev,
+        intp_t rows, intp_t H, intp_t ub, const float32_t* hprev,
+        const float32_t* PU, float32_t* gates, const float32_t* cprev,
         float32_t* cells, float32_t* hidden)
     void sklstm_forward_block_f64(
-        intp_t rows, intp_t H, intp_t block, const float64_t* hprev,
-        const float64_t* P, float64_t* gates, const float64_t* cprev,
+        intp_t rows, intp_t H, intp_t ub, const float64_t* hprev,
+        const float64_t* PU, float64_t* gates, const float64_t* cprev,
         float64_t* cells, float64_t* hidden)
-    void sklstm_backward_block_f32(
-        intp_t rows, intp_t H, intp_t block, const float32_t* dgates,
-        const float32_t* P, float32_t* dh)
-    void sklstm_backward_block_f64(
-        intp_t rows, intp_t H, intp_t block, const float64_t* dgates,
-        const float64_t* P, float64_t* dh)
+    void sklstm_columns_block_f32(
+        intp_t rows, intp_t K, intp_t n, intp_t cb, const float32_t* A, intp_t lda,
+        const float32_t* PM, float32_t* out, intp_t ldo)
+    void sklstm_columns_block_f64(
+        intp_t rows, intp_t K, intp_t n, intp_t cb, const float64_t* A, intp_t lda,
+        const float64_t* PM, float64_t* out, intp_t ldo)
     void sklstm_backward_gates_f32(
         intp_t rows, intp_t H, intp_t u0, intp_t u1, const float32_t* gates,
         const float32_t* cprev, const float32_t* cells, const float32_t* d_hidden,
@@ -71,52 +89,109 @@ cdef extern from "lstm_tile.h" nogil:
         intp_t rows, intp_t H, intp_t u0, intp_t u1, const float64_t* gates,
         const float64_t* cprev, const float64_t* cells, const float64_t* d_hidden,
         const float64_t* dh_carry, float64_t* dc_carry, float64_t* dgates)
+    void sklstm_weight_block_f32(
+        intp_t N, intp_t G, intp_t m, intp_t cb, const float32_t* A,
+        const float32_t* dgates, float32_t* out, float32_t* db, float32_t* scratch)
+    void sklstm_weight_block_f64(
+        intp_t N, intp_t G, intp_t m, intp_t cb, const float64_t* A,
+        const float64_t* dgates, float64_t* out, float64_t* db, float64_t* scratch)
 
 
 cdef enum:
-    # Multiply-adds per thread below which a step stays on one thread: an
+    # Multiply-adds per thread below which work stays on one thread: an
     # OpenMP fork/join costs about a microsecond, some 10^5 multiply-adds.
     _MIN_WORK_PER_THREAD = 1 << 17
+    # Rows per block of the products before and after the time loop (a
+    # multiple of the micro-kernel's 3 rows).
+    _ROW_CHUNK = 96
 
 
-cdef inline int _threads_for(intp_t work, intp_t n_blocks) noexcept nogil:
-    """Threads worth using for a step of ``work`` multiply-adds in ``n_blocks``."""
+cdef inline int _threads_for(intp_t work, intp_t n_items) noexcept nogil:
+    """Threads worth using for ``work`` multiply-adds split into ``n_items``."""
     cdef intp_t n = work // _MIN_WORK_PER_THREAD
     cdef int max_threads = sklstm_max_threads()
-    if n > n_blocks:
-        n = n_blocks
+    if n > n_items:
+        n = n_items
     if n > max_threads:
         n = max_threads
     return <int>n if n > 1 else 1
 
 
-cdef inline intp_t _panel_size(intp_t H, bint forward, floating dummy) noexcept nogil:
+# --- precision dispatch: one inline wrapper per C entry point -----------------
+
+cdef inline intp_t _unit_blocks(intp_t H, floating* tag) noexcept nogil:
     if floating is float:
-        return (sklstm_forward_panel_size_f32(H) if forward
-                else sklstm_backward_panel_size_f32(H))
+        return sklstm_unit_blocks_f32(H)
     else:
-        return (sklstm_forward_panel_size_f64(H) if forward
-                else sklstm_backward_panel_size_f64(H))
+        return sklstm_unit_blocks_f64(H)
 
 
-cdef inline void _forward_block(
-    intp_t rows, intp_t H, intp_t block, const floating* hprev, const floating* P,
+cdef inline intp_t _column_blocks(intp_t n, floating* tag) noexcept nogil:
+    if floating is float:
+        return sklstm_column_blocks_f32(n)
+    else:
+        return sklstm_column_blocks_f64(n)
+
+
+cdef inline floating* _packed_gates(const floating* M, intp_t H, intp_t K) noexcept nogil:
+    """M (4H, K) in gate panels, in a new buffer (NULL when out of memory)."""
+    cdef floating* P
+    if floating is float:
+        P = <floating*>malloc(sklstm_gate_panel_size_f32(H, K) * sizeof(floating))
+        if P != NULL:
+            sklstm_pack_gates_f32(M, H, K, P)
+    else:
+        P = <floating*>malloc(sklstm_gate_panel_size_f64(H, K) * sizeof(floating))
+        if P != NULL:
+            sklstm_pack_gates_f64(M, H, K, P)
+    return P
+
+
+cdef inline floating* _packed_columns(const floating* M, intp_t K, intp_t n) noexcept nogil:
+    """M (K, n) in column panels, in a new buffer (NULL when out of memory)."""
+    cdef floating* P
+    if floating is float:
+        P = <floating*>malloc(sklstm_column_panel_size_f32(K, n) * sizeof(floating))
+        if P != NULL:
+            sklstm_pack_columns_f32(M, K, n, P)
+    else:
+        P = <floating*>malloc(sklstm_column_panel_size_f64(K, n) * sizeof(floating))
+        if P != NULL:
+            sklstm_pack_columns_f64(M, K, n, P)
+    return P
+
+
+cdef inline void _project(
+    intp_t item, intp_t n_blocks, intp_t N, intp_t D, intp_t H, const floating* X,
+    const floating* PW, const floating* b, floating* gates,
+) noexcept nogil:
+    """Item = (row chunk, unit block) of gates = X W^T + b."""
+    cdef intp_t r0 = (item // n_blocks) * _ROW_CHUNK, ub = item % n_blocks
+    cdef intp_t rows = min(_ROW_CHUNK, N - r0)
+    if floating is float:
+        sklstm_project_block_f32(rows, D, H, ub, X + r0 * D, PW, b, gates + r0 * 4 * H)
+    else:
+        sklstm_project_block_f64(rows, D, H, ub, X + r0 * D, PW, b, gates + r0 * 4 * H)
+
+
+cdef inline void _forward_step(
+    intp_t ub, intp_t rows, intp_t H, const floating* hprev, const floating* PU,
     floating* gates, const floating* cprev, floating* cells, floating* hidden,
 ) noexcept nogil:
     if floating is float:
-        sklstm_forward_block_f32(rows, H, block, hprev, P, gates, cprev, cells, hidden)
+        sklstm_forward_block_f32(rows, H, ub, hprev, PU, gates, cprev, cells, hidden)
     else:
-        sklstm_forward_block_f64(rows, H, block, hprev, P, gates, cprev, cells, hidden)
+        sklstm_forward_block_f64(rows, H, ub, hprev, PU, gates, cprev, cells, hidden)
 
 
-cdef inline void _backward_block(
-    intp_t rows, intp_t H, intp_t block, const floating* dgates, const floating* P,
-    floating* dh,
+cdef inline void _columns(
+    intp_t rows, intp_t K, intp_t n, intp_t cb, const floating* A, intp_t lda,
+    const floating* PM, floating* out, intp_t ldo,
 ) noexcept nogil:
     if floating is float:
-        sklstm_backward_block_f32(rows, H, block, dgates, P, dh)
+        sklstm_columns_block_f32(rows, K, n, cb, A, lda, PM, out, ldo)
     else:
-        sklstm_backward_block_f64(rows, H, block, dgates, P, dh)
+        sklstm_columns_block_f64(rows, K, n, cb, A, lda, PM, out, ldo)
 
 
 cdef inline void _backward_gates(
@@ -131,6 +206,57 @@ cdef inline void _backward_gates(
         sklstm_backward_gates_f64(rows, H, u0, u1, gates, cprev, cells, d_hidden,
                                   dh_carry, dc_carry, dgates)
 
+
+cdef inline void _backward_step(
+    intp_t cb, intp_t rows, intp_t prev_rows, intp_t H,
+    const floating* dgates,         # IN  (rows, 4H) of step t
+    const floating* PU,             # IN  column panels of U
+    floating* dh_carry,             # IN/OUT (B, H): dL/dh_{t-1} of these units out
+    floating* dc_carry,             # IN/OUT (B, H)
+    const floating* prev_gates,     # IN  (prev_rows, 4H) of step t - 1
+    const floating* prev_cprev,     # IN  c_{t-2} (or c0)
+    const floating* prev_cells,     # IN  c_{t-1}
+    const floating* prev_d_hidden,  # IN  dL/dh_{t-1} from above
+    floating* prev_dgates,          # OUT (prev_rows, 4H) of step t - 1
+) noexcept nogil:
+    """dh_{t-1} for column block cb of units, then step t - 1's gate derivatives there."""
+    cdef intp_t width = 32 if floating is float else 16  # units per column block
+    cdef intp_t u0 = cb * width, u1 = min(H, u0 + width)
+    _columns(rows, 4 * H, H, cb, dgates, 4 * H, PU, dh_carry, H)
+    if prev_rows > 0:
+        _backward_gates(prev_rows, H, u0, u1, prev_gates, prev_cprev, prev_cells,
+                        prev_d_hidden, dh_carry, dc_carry, prev_dgates)
+
+
+cdef inline void _input_gradient(
+    intp_t item, intp_t n_blocks, intp_t N, intp_t D, intp_t H,
+    const floating* dgates, const floating* PW, floating* dX,
+) noexcept nogil:
+    """Item = (row chunk, column block) of dX = dgates W."""
+    cdef intp_t r0 = (item // n_blocks) * _ROW_CHUNK, cb = item % n_blocks
+    cdef intp_t rows = min(_ROW_CHUNK, N - r0)
+    _columns(rows, 4 * H, D, cb, dgates + r0 * 4 * H, 4 * H, PW, dX + r0 * D, D)
+
+
+cdef inline void _weight_gradient(
+    intp_t item, intp_t n_blocks, intp_t N, intp_t D, intp_t H, const floating* X,
+    const floating* h_shift, const floating* dgates, floating* dW, floating* dU,
+    floating* db, floating* scratch,
+) noexcept nogil:
+    """Item = column block of dW and db (item < n_blocks) or of dU (the rest)."""
+    cdef intp_t cb = item % n_blocks
+    cdef bint is_W = item < n_blocks
+    cdef intp_t m = D if is_W else H
+    cdef const floating* A = X if is_W else h_shift
+    cdef floating* out = dW if is_W else dU
+    cdef floating* sums = db if is_W else NULL
+    if floating is float:
+        sklstm_weight_block_f32(N, 4 * H, m, cb, A, dgates, out, sums, scratch)
+    else:
+        sklstm_weight_block_f64(N, 4 * H, m, cb, A, dgates, out, sums, scratch)
+
+
+# --- kernels --------------------------------------------------------------------
 
 def lstm_forward(
     const floating[:, ::1] X,           # IN  (sum T_i, D), packed
@@ -147,46 +273,46 @@ def lstm_forward(
     """Run one LSTM layer and direction over a packed batch; see the module docstring."""
     cdef intp_t N = X.shape[0], D = X.shape[1], H = U.shape[1], G = 4 * H
     cdef intp_t T = batch_sizes.shape[0]
-    cdef intp_t t, r, Bt, block, offset = 0, prev_offset = 0
-    cdef intp_t n_blocks = (sklstm_forward_blocks_f32(H) if floating is float
-                            else sklstm_forward_blocks_f64(H))
+    cdef intp_t t, item, Bt, offset = 0, prev_offset = 0
+    cdef intp_t n_blocks = _unit_blocks(H, <floating*>NULL)
+    cdef intp_t n_items = (N + _ROW_CHUNK - 1) // _ROW_CHUNK * n_blocks
     cdef int n_threads
     cdef const floating* h_prev
     cdef const floating* c_prev
-    cdef floating* panel = <floating*>malloc(
-        _panel_size(H, True, <floating>0) * sizeof(floating))
-    if panel == NULL:
-        raise MemoryError()
+    cdef floating* PU = NULL
+    cdef floating* PW = NULL
     with nogil:
-        if floating is float:
-            sklstm_pack_forward_f32(&U[0, 0], H, panel)
-        else:
-            sklstm_pack_forward_f64(&U[0, 0], H, panel)
-        # Bias in every row, then the input projection of every step at once.
-        for r in range(N):
-            memcpy(&gates[r, 0], &b[0], G * sizeof(floating))
-        _gemm(False, True, N, G, D, 1, &X[0, 0], D, &W[0, 0], D, 1, &gates[0, 0], G)
-        for t in range(T):
-            Bt = batch_sizes[t]
-            if t == 0:
-                h_prev = &h0[0, 0]
-                c_prev = &c0[0, 0]
-            else:
-                h_prev = &hidden[prev_offset, 0]
-                c_prev = &cells[prev_offset, 0]
-            n_threads = _threads_for(Bt * G * H, n_blocks)
+        PU = _packed_gates(&U[0, 0], H, H)
+        PW = _packed_gates(&W[0, 0], H, D)
+        if PU != NULL and PW != NULL:
+            # The input projection of every step at once.
+            n_threads = _threads_for(N * G * D, n_items)
             if n_threads == 1:
-                for block in range(n_blocks):
-                    _forward_block(Bt, H, block, h_prev, panel, &gates[offset, 0],
-                                   c_prev, &cells[offset, 0], &hidden[offset, 0])
+                for item in range(n_items):
+                    _project(item, n_blocks, N, D, H, &X[0, 0], PW, &b[0], &gates[0, 0])
             else:
-                for block in prange(n_blocks, num_threads=n_threads,
-                                    schedule="static"):
-                    _forward_block(Bt, H, block, h_prev, panel, &gates[offset, 0],
-                                   c_prev, &cells[offset, 0], &hidden[offset, 0])
-            prev_offset = offset
-            offset += Bt
-    free(panel)
+                for item in prange(n_items, num_threads=n_threads, schedule="static"):
+                    _project(item, n_blocks, N, D, H, &X[0, 0], PW, &b[0], &gates[0, 0])
+            for t in range(T):
+                Bt = batch_sizes[t]
+                h_prev = &h0[0, 0] if t == 0 else &hidden[prev_offset, 0]
+                c_prev = &c0[0, 0] if t == 0 else &cells[prev_offset, 0]
+                n_threads = _threads_for(Bt * G * H, n_blocks)
+                if n_threads == 1:
+                    for item in range(n_blocks):
+                        _forward_step(item, Bt, H, h_prev, PU, &gates[offset, 0],
+                                      c_prev, &cells[offset, 0], &hidden[offset, 0])
+                else:
+                    for item in prange(n_blocks, num_threads=n_threads,
+                                       schedule="static"):
+                        _forward_step(item, Bt, H, h_prev, PU, &gates[offset, 0],
+                                      c_prev, &cells[offset, 0], &hidden[offset, 0])
+                prev_offset = offset
+                offset += Bt
+    free(PU)
+    free(PW)
+    if PU == NULL or PW == NULL:
+        raise MemoryError("not enough memory to pack the LSTM weights")
     return 0
 
 
@@ -217,94 +343,99 @@ def lstm_backward(
     """
     cdef intp_t N = X.shape[0], D = X.shape[1], H = U.shape[1], G = 4 * H
     cdef intp_t T = batch_sizes.shape[0]
-    cdef intp_t t, r, u, Bt, block, u0, u1, offset, prev_offset, prev_rows
-    cdef intp_t width = 32 if floating is float else 16  # units per block
-    cdef intp_t n_blocks = (sklstm_backward_blocks_f32(H) if floating is float
-                            else sklstm_backward_blocks_f64(H))
-    cdef int n_threads
+    cdef intp_t t, item, Bt, offset, prev_offset, prev_rows, n_items
+    cdef intp_t n_unit_blocks = _column_blocks(H, <floating*>NULL)
+    cdef intp_t n_input_blocks = _column_blocks(D, <floating*>NULL)
+    cdef intp_t n_gate_blocks = _column_blocks(G, <floating*>NULL)
+    cdef intp_t scratch_size
+    cdef int n_threads, max_threads = sklstm_max_threads()
     cdef const floating* c_prev
-    cdef intp_t* offsets = <intp_t*>malloc((T + 1) * sizeof(intp_t))
-    cdef floating* panel = <floating*>malloc(
-        _panel_size(H, False, <floating>0) * sizeof(floating))
-    if panel == NULL or offsets == NULL:
-        free(panel)
-        free(offsets)
-        raise MemoryError()
+    cdef intp_t* offsets = NULL
+    cdef floating* PU = NULL
+    cdef floating* PW = NULL
+    cdef floating* scratch = NULL
+    if floating is float:
+        scratch_size = sklstm_weight_scratch_size_f32(max(D, H))
+    else:
+        scratch_size = sklstm_weight_scratch_size_f64(max(D, H))
     with nogil:
-        if floating is float:
-            sklstm_pack_backward_f32(&U[0, 0], H, panel)
-        else:
-            sklstm_pack_backward_f64(&U[0, 0], H, panel)
-        offsets[0] = 0
-        for t in range(T):
-            offsets[t + 1] = offsets[t] + batch_sizes[t]
-        # Gate derivatives of the last step; each loop iteration below then
-        # forms dh_{t-1} = dgates_t U and, unit block by unit block, the gate
-        # derivatives of step t - 1, which need only those units of dh_{t-1}.
-        t = T - 1
-        c_prev = &c0[0, 0] if t == 0 else &cells[offsets[t - 1], 0]
-        _backward_gates(batch_sizes[t], H, 0, H, &gates[offsets[t], 0], c_prev,
-                        &cells[offsets[t], 0], &d_hidden[offsets[t], 0],
-                        &dh_carry[0, 0], &dc_carry[0, 0], &dgates[offsets[t], 0])
-        for t in range(T - 1, -1, -1):
-            Bt = batch_sizes[t]
-            offset = offsets[t]
-            prev_offset = offsets[t - 1] if t > 0 else 0
-            prev_rows = batch_sizes[t - 1] if t > 0 else 0
-            c_prev = &c0[0, 0] if t <= 1 else &cells[offsets[t - 2], 0]
-            n_threads = _threads_for(Bt * G * H, n_blocks)
+        PU = _packed_columns(&U[0, 0], G, H)
+        PW = _packed_columns(&W[0, 0], G, D)
+        offsets = <intp_t*>malloc((T + 1) * sizeof(intp_t))
+        scratch = <floating*>malloc(max_threads * scratch_size * sizeof(floating))
+        if PU != NULL and PW != NULL and offsets != NULL and scratch != NULL:
+            offsets[0] = 0
+            for t in range(T):
+                offsets[t + 1] = offsets[t] + batch_sizes[t]
+            # Gate derivatives of the last step; each iteration below then forms
+            # dh_{t-1} = dgates_t U and, block by block of units, the gate
+            # derivatives of step t - 1, which need only those units of dh_{t-1}.
+            t = T - 1
+            c_prev = &c0[0, 0] if t == 0 else &cells[offsets[t - 1], 0]
+            _backward_gates(batch_sizes[t], H, 0, H, &gates[offsets[t], 0], c_prev,
+                            &cells[offsets[t], 0], &d_hidden[offsets[t], 0],
+                            &dh_carry[0, 0], &dc_carry[0, 0], &dgates[offsets[t], 0])
+            for t in range(T - 1, -1, -1):
+                Bt = batch_sizes[t]
+                offset = offsets[t]
+                prev_offset = offsets[t - 1] if t > 0 else 0
+                prev_rows = batch_sizes[t - 1] if t > 0 else 0
+                c_prev = &c0[0, 0] if t <= 1 else &cells[offsets[t - 2], 0]
+                n_threads = _threads_for(Bt * G * H, n_unit_blocks)
+                if n_threads == 1:
+                    for item in range(n_unit_blocks):
+                        _backward_step(item, Bt, prev_rows, H, &dgates[offset, 0], PU,
+                                       &dh_carry[0, 0], &dc_carry[0, 0],
+                                       &gates[prev_offset, 0], c_prev,
+                                       &cells[prev_offset, 0],
+                                       &d_hidden[prev_offset, 0],
+                                       &dgates[prev_offset, 0])
+                else:
+                    for item in prange(n_unit_blocks, num_threads=n_threads,
+                                       schedule="static"):
+                        _backward_step(item, Bt, prev_rows, H, &dgates[offset, 0], PU,
+                                       &dh_carry[0, 0], &dc_carry[0, 0],
+                                       &gates[prev_offset, 0], c_prev,
+                                       &cells[prev_offset, 0],
+                                       &d_hidden[prev_offset, 0],
+                                       &dgates[prev_offset, 0])
+                # h_{t-1} of each row of step t, for dU after the loop.
+                memcpy(&h_shift[offset, 0],
+                       &h0[0, 0] if t == 0 else &hidden[prev_offset, 0],
+                       Bt * H * sizeof(floating))
+
+            # dX = dgates W, by (row chunk, column block).
+            if dX.shape[0] > 0:
+                n_items = (N + _ROW_CHUNK - 1) // _ROW_CHUNK * n_input_blocks
+                n_threads = _threads_for(N * G * D, n_items)
+                if n_threads == 1:
+                    for item in range(n_items):
+                        _input_gradient(item, n_input_blocks, N, D, H, &dgates[0, 0],
+                                        PW, &dX[0, 0])
+                else:
+                    for item in prange(n_items, num_threads=n_threads,
+                                       schedule="static"):
+                        _input_gradient(item, n_input_blocks, N, D, H, &dgates[0, 0],
+                                        PW, &dX[0, 0])
+            # dW (with db) and dU, by column block of the 4H gates.
+            n_items = 2 * n_gate_blocks
+            n_threads = _threads_for(N * G * (D + H), n_items)
             if n_threads == 1:
-                for block in range(n_blocks):
-                    _backward_step(Bt, prev_rows, H, block, width, &dgates[offset, 0],
-                                   panel, &dh_carry[0, 0], &dc_carry[0, 0],
-                                   &gates[prev_offset, 0], c_prev,
-                                   &cells[prev_offset, 0], &d_hidden[prev_offset, 0],
-                                   &dgates[prev_offset, 0])
+                for item in range(n_items):
+                    _weight_gradient(item, n_gate_blocks, N, D, H, &X[0, 0],
+                                     &h_shift[0, 0], &dgates[0, 0], &dW[0, 0],
+                                     &dU[0, 0], &db[0], scratch)
             else:
-                for block in prange(n_blocks, num_threads=n_threads,
-                                    schedule="static"):
-                    _backward_step(Bt, prev_rows, H, block, width, &dgates[offset, 0],
-                                   panel, &dh_carry[0, 0], &dc_carry[0, 0],
-                                   &gates[prev_offset, 0], c_prev,
-                                   &cells[prev_offset, 0], &d_hidden[prev_offset, 0],
-                                   &dgates[prev_offset, 0])
-            # h_{t-1} of each row of step t, for dU after the loop.
-            memcpy(&h_shift[offset, 0],
-                   &h0[0, 0] if t == 0 else &hidden[prev_offset, 0],
-                   Bt * H * sizeof(floating))
-
-        # Weight gradients: whole-sequence GEMMs.
-        _gemm(True, False, G, H, N, 1, &dgates[0, 0], G, &h_shift[0, 0], H, 0,
-              &dU[0, 0], H)
-        _gemm(True, False, G, D, N, 1, &dgates[0, 0], G, &X[0, 0], D, 0,
-              &dW[0, 0], D)
-        memset(&db[0], 0, G * sizeof(floating))
-        for r in range(N):
-            for u in range(G):
-                db[u] += dgates[r, u]
-        if dX.shape[0] > 0:
-            _gemm(False, False, N, D, G, 1, &dgates[0, 0], G, &W[0, 0], D, 0,
-                  &dX[0, 0], D)
-    free(panel)
+                for item in prange(n_items, num_threads=n_threads, schedule="static"):
+                    _weight_gradient(item, n_gate_blocks, N, D, H, &X[0, 0],
+                                     &h_shift[0, 0], &dgates[0, 0], &dW[0, 0],
+                                     &dU[0, 0], &db[0],
+                                     scratch + threadid() * scratch_size)
+    ok = PU != NULL and PW != NULL and offsets != NULL and scratch != NULL
+    free(PU)
+    free(PW)
     free(offsets)
+    free(scratch)
+    if not ok:
+        raise MemoryError("not enough memory for the LSTM backward pass")
     return 0
-
-
-cdef inline void _backward_step(
-    intp_t rows, intp_t prev_rows, intp_t H, intp_t block, intp_t width,
-    const floating* dgates,         # IN  (rows, 4H) of step t
-    const floating* panel,          # IN  backward panels of U
-    floating* dh_carry,             # IN/OUT (B, H): dL/dh_{t-1} of these units out
-    floating* dc_carry,             # IN/OUT (B, H)
-    const floating* prev_gates,     # IN  (prev_rows, 4H) of step t - 1
-    const floating* prev_cprev,     # IN  c_{t-2} (or c0)
-    const floating* prev_cells,     # IN  c_{t-1}
-    const floating* prev_d_hidden,  # IN  dL/dh_{t-1} from above
-    floating* prev_dgates,          # OUT (prev_rows, 4H) of step t - 1
-) noexcept nogil:
-    """dh_{t-1} for one block of units, then step t - 1's gate derivatives there."""
-    cdef intp_t u0 = block * width, u1 = min(H, u0 + width)
-    _backward_block(rows, H, block, dgates, panel, dh_carry)
-    if prev_rows > 0:
-        _backward_gates(prev_rows, H, u0, u1, prev_gates, prev_cprev, prev_cells,
-                        prev_d_hidden, dh_carry, dc_carry, prev_dgates)

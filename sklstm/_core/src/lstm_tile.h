@@ -7,11 +7,7 @@
  * that the step tiles stream through, and the gate activations and the cell
  * update are applied to each tile while it is still in registers.
  *
- * Forward panels (unit block ub of NU units, gates i, f, g, o):
- *     Pf[((ub * H + k) * 4 + gate) * NU + j] = U[gate * H + ub * NU + j, k]
- * Backward panels (unit superblock sb of 4 * NU units):
- *     Pb[(sb * 4H + k) * 4NU + j] = U[k, sb * 4NU + j]
- * Columns past H are zero.
+ * Panel layouts are described in lstm_tile_impl.h, beside the packing code.
  *
  * The file instantiates lstm_tile_impl.h once per precision. Functions carry
  * target clones where GCC supports them, so that one build runs AVX2+FMA code

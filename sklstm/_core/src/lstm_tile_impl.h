@@ -37,16 +37,21 @@ SKLSTM_INLINE void SK_NAME(sk_storev)(SK_T* dst, SK_VEC v, ptrdiff_t n) {
     for (ptrdiff_t j = 0; j < n; ++j) dst[j] = tmp[j];
 }
 
-/* acc[r][v] += sum_k A[r * lda + k] * P[(k * 4 + v) * NU : +NU], r < mr. */
-SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const SK_T* A, ptrdiff_t lda, ptrdiff_t K,
-                                      const SK_T* P, SK_VEC acc[SKLSTM_MR][4]) {
+/* The micro-kernel of every product here, on a tile of mr (<= MR) rows and
+ * 4 vectors of columns:
+ *     acc[r][v] += sum_k A[r * ars + k * aks] * P[k * pks + v * NU : +NU]
+ * A is read by broadcast, so it may be strided either way (rows of a
+ * row-major matrix, or columns of one for transposed products). */
+SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const SK_T* A, ptrdiff_t ars,
+                                      ptrdiff_t aks, ptrdiff_t K, const SK_T* P,
+                                      ptrdiff_t pks, SK_VEC acc[SKLSTM_MR][4]) {
     for (ptrdiff_t k = 0; k < K; ++k) {
-        const SK_T* p = P + k * 4 * SK_NU;
+        const SK_T* p = P + k * pks;
         SK_VEC p0 = SK_LOADV(p), p1 = SK_LOADV(p + SK_NU);
         SK_VEC p2 = SK_LOADV(p + 2 * SK_NU), p3 = SK_LOADV(p + 3 * SK_NU);
 #pragma GCC unroll 3
         for (int r = 0; r < mr; ++r) {
-            SK_VEC a = SK_SPLAT(A[r * lda + k]);
+            SK_VEC a = SK_SPLAT(A[r * ars + k * aks]);
             acc[r][0] += a * p0;
             acc[r][1] += a * p1;
             acc[r][2] += a * p2;
@@ -55,7 +60,9 @@ SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const SK_T* A, ptrdiff_t lda
     }
 }
 
-/* Rows [0, mr) of one forward tile: units u0 .. u0+nu of every gate. */
+/* Rows [0, mr) of one forward step tile, units u0 .. u0+nu of every gate:
+ * pre-activations from gates, plus h_{t-1} U^T, then σ/tanh and the cell
+ * update while the tile is in registers. */
 SKLSTM_INLINE void SK_NAME(sk_forward_tile)(
     const int mr, ptrdiff_t H, ptrdiff_t u0, ptrdiff_t nu, const SK_T* hprev,
     const SK_T* P, SK_T* gates, const SK_T* cprev, SK_T* cells, SK_T* hidden) {
@@ -65,7 +72,7 @@ SKLSTM_INLINE void SK_NAME(sk_forward_tile)(
 #pragma GCC unroll 4
         for (int g = 0; g < 4; ++g)
             acc[r][g] = SK_NAME(sk_loadv)(gates + r * 4 * H + g * H + u0, nu);
-    SK_NAME(sk_kernel)(mr, hprev, H, H, P, acc);
+    SK_NAME(sk_kernel)(mr, hprev, H, 1, H, P, 4 * SK_NU, acc);
 #pragma GCC unroll 3
     for (int r = 0; r < mr; ++r) {
         SK_VEC c = SK_NAME(sk_loadv)(cprev + r * H + u0, nu);
@@ -97,108 +104,139 @@ SKLSTM_INLINE void SK_NAME(sk_forward_tile)(
     }
 }
 
-/* Rows [0, mr) of one backward tile: dh[r, u0 : u0+nu] = dgates[r] @ U[:, u0 : +nu]. */
-SKLSTM_INLINE void SK_NAME(sk_backward_tile)(
-    const int mr, ptrdiff_t H, ptrdiff_t u0, ptrdiff_t nu, const SK_T* dgates,
-    const SK_T* P, SK_T* dh) {
-    SK_VEC acc[SKLSTM_MR][4];
-#pragma GCC unroll 3
-    for (int r = 0; r < mr; ++r)
-#pragma GCC unroll 4
-        for (int v = 0; v < 4; ++v) acc[r][v] = SK_SPLAT(0);
-    SK_NAME(sk_kernel)(mr, dgates, 4 * H, 4 * H, P, acc);
-#pragma GCC unroll 3
-    for (int r = 0; r < mr; ++r)
-#pragma GCC unroll 4
-        for (int v = 0; v < 4; ++v) {
-            ptrdiff_t n = nu - v * SK_NU;
-            if (n > 0) SK_NAME(sk_storev)(dh + r * H + u0 + v * SK_NU, acc[r][v],
-                                          n < SK_NU ? n : SK_NU);
-        }
+/* Calls tile(mr, r0) for consecutive row tiles of [0, rows), with a
+ * compile-time mr in each call so that the accumulators stay in registers. */
+#define SK_FOR_ROW_TILES(rows, TILE)                          \
+    do {                                                      \
+        ptrdiff_t r0_ = 0;                                    \
+        for (; r0_ + SKLSTM_MR <= (rows); r0_ += SKLSTM_MR)   \
+            TILE(SKLSTM_MR, r0_);                             \
+        if ((rows) - r0_ == 2) TILE(2, r0_);                  \
+        else if ((rows) - r0_ == 1) TILE(1, r0_);             \
+    } while (0)
+
+/* ---- Packing -------------------------------------------------------------
+ * Gate panels, from M (4H, K) row-major (M = U with K = H, or W with K = D):
+ *     P[((ub * K + k) * 4 + gate) * NU + j] = M[gate * H + ub * NU + j, k]
+ * Column panels, from M (K, n) row-major (M = U or W, K = 4H):
+ *     P[(cb * K + k) * 4NU + j] = M[k, cb * 4NU + j]
+ * Units or columns past the end are zero. */
+
+static ptrdiff_t SK_NAME(sklstm_unit_blocks)(ptrdiff_t H) { return (H + SK_NU - 1) / SK_NU; }
+
+static ptrdiff_t SK_NAME(sklstm_column_blocks)(ptrdiff_t n) {
+    return (n + 4 * SK_NU - 1) / (4 * SK_NU);
 }
 
-static ptrdiff_t SK_NAME(sklstm_forward_panel_size)(ptrdiff_t H) {
-    return (H + SK_NU - 1) / SK_NU * H * 4 * SK_NU;
+static ptrdiff_t SK_NAME(sklstm_gate_panel_size)(ptrdiff_t H, ptrdiff_t K) {
+    return SK_NAME(sklstm_unit_blocks)(H) * K * 4 * SK_NU;
 }
 
-static ptrdiff_t SK_NAME(sklstm_backward_panel_size)(ptrdiff_t H) {
-    return (H + 4 * SK_NU - 1) / (4 * SK_NU) * 4 * H * 4 * SK_NU;
+static ptrdiff_t SK_NAME(sklstm_column_panel_size)(ptrdiff_t K, ptrdiff_t n) {
+    return SK_NAME(sklstm_column_blocks)(n) * K * 4 * SK_NU;
 }
 
-static ptrdiff_t SK_NAME(sklstm_forward_blocks)(ptrdiff_t H) { return (H + SK_NU - 1) / SK_NU; }
-
-static ptrdiff_t SK_NAME(sklstm_backward_blocks)(ptrdiff_t H) {
-    return (H + 4 * SK_NU - 1) / (4 * SK_NU);
-}
-
-/* Pf from U (4H, H); see lstm_tile.h. */
-static void SK_NAME(sklstm_pack_forward)(const SK_T* U, ptrdiff_t H, SK_T* Pf) {
-    ptrdiff_t n_blocks = SK_NAME(sklstm_forward_blocks)(H);
-    for (ptrdiff_t ub = 0; ub < n_blocks; ++ub)
-        for (ptrdiff_t k = 0; k < H; ++k)
+static void SK_NAME(sklstm_pack_gates)(const SK_T* M, ptrdiff_t H, ptrdiff_t K, SK_T* P) {
+    for (ptrdiff_t ub = 0; ub < SK_NAME(sklstm_unit_blocks)(H); ++ub)
+        for (ptrdiff_t k = 0; k < K; ++k)
             for (ptrdiff_t g = 0; g < 4; ++g)
                 for (ptrdiff_t j = 0; j < SK_NU; ++j) {
                     ptrdiff_t u = ub * SK_NU + j;
-                    Pf[((ub * H + k) * 4 + g) * SK_NU + j] =
-                        u < H ? U[(g * H + u) * H + k] : 0;
+                    P[((ub * K + k) * 4 + g) * SK_NU + j] =
+                        u < H ? M[(g * H + u) * K + k] : 0;
                 }
 }
 
-/* Pb from U (4H, H); see lstm_tile.h. */
-static void SK_NAME(sklstm_pack_backward)(const SK_T* U, ptrdiff_t H, SK_T* Pb) {
-    ptrdiff_t n_blocks = SK_NAME(sklstm_backward_blocks)(H), width = 4 * SK_NU;
-    for (ptrdiff_t sb = 0; sb < n_blocks; ++sb)
-        for (ptrdiff_t k = 0; k < 4 * H; ++k)
+static void SK_NAME(sklstm_pack_columns)(const SK_T* M, ptrdiff_t K, ptrdiff_t n, SK_T* P) {
+    const ptrdiff_t width = 4 * SK_NU;
+    for (ptrdiff_t cb = 0; cb < SK_NAME(sklstm_column_blocks)(n); ++cb)
+        for (ptrdiff_t k = 0; k < K; ++k)
             for (ptrdiff_t j = 0; j < width; ++j) {
-                ptrdiff_t u = sb * width + j;
-                Pb[(sb * 4 * H + k) * width + j] = u < H ? U[k * H + u] : 0;
+                ptrdiff_t c = cb * width + j;
+                P[(cb * K + k) * width + j] = c < n ? M[k * n + c] : 0;
             }
 }
 
-/* One step, unit block ub, every row: gates holds x W^T + b on entry, the
- * activations on exit; cells and hidden receive c_t and h_t. */
+/* ---- Forward ---------------------------------------------------------------- */
+
+/* Input projection of rows [0, rows) for unit block ub:
+ * gates[:, units of every gate] = X @ W^T + b, with PW the gate panels of W. */
+SKLSTM_CLONES static void SK_NAME(sklstm_project_block)(
+    ptrdiff_t rows, ptrdiff_t D, ptrdiff_t H, ptrdiff_t ub, const SK_T* X,
+    const SK_T* PW, const SK_T* b, SK_T* gates) {
+    const ptrdiff_t u0 = ub * SK_NU, nu = H - u0 < SK_NU ? H - u0 : SK_NU;
+    const SK_T* P = PW + ub * D * 4 * SK_NU;
+    SK_VEC bias[4];
+    for (int g = 0; g < 4; ++g) bias[g] = SK_NAME(sk_loadv)(b + g * H + u0, nu);
+#define SK_TILE(mr, r0)                                                        \
+    do {                                                                       \
+        SK_VEC acc[SKLSTM_MR][4];                                              \
+        _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                 \
+            _Pragma("GCC unroll 4") for (int g = 0; g < 4; ++g)                \
+                acc[r][g] = bias[g];                                           \
+        SK_NAME(sk_kernel)((mr), X + (r0) * D, D, 1, D, P, 4 * SK_NU, acc);    \
+        _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                 \
+            _Pragma("GCC unroll 4") for (int g = 0; g < 4; ++g)                \
+                SK_NAME(sk_storev)(gates + ((r0) + r) * 4 * H + g * H + u0,    \
+                                   acc[r][g], nu);                             \
+    } while (0)
+    SK_FOR_ROW_TILES(rows, SK_TILE);
+#undef SK_TILE
+}
+
+/* One step for unit block ub, every running row: gates holds x W^T + b on
+ * entry and the activations (i, f, g, o) on exit, after adding h_{t-1} U^T
+ * (PU: gate panels of U); cells and hidden receive c_t and h_t. */
 SKLSTM_CLONES static void SK_NAME(sklstm_forward_block)(
-    ptrdiff_t rows, ptrdiff_t H, ptrdiff_t ub, const SK_T* hprev, const SK_T* Pf, SK_T* gates,
-    const SK_T* cprev, SK_T* cells, SK_T* hidden) {
-    ptrdiff_t u0 = ub * SK_NU, nu = H - u0 < SK_NU ? H - u0 : SK_NU;
-    const SK_T* P = Pf + ub * H * 4 * SK_NU;
-    ptrdiff_t r = 0;
-    for (; r + SKLSTM_MR <= rows; r += SKLSTM_MR)
-        SK_NAME(sk_forward_tile)(SKLSTM_MR, H, u0, nu, hprev + r * H, P,
-                                 gates + r * 4 * H, cprev + r * H, cells + r * H,
-                                 hidden + r * H);
-    if (rows - r == 2)
-        SK_NAME(sk_forward_tile)(2, H, u0, nu, hprev + r * H, P, gates + r * 4 * H,
-                                 cprev + r * H, cells + r * H, hidden + r * H);
-    else if (rows - r == 1)
-        SK_NAME(sk_forward_tile)(1, H, u0, nu, hprev + r * H, P, gates + r * 4 * H,
-                                 cprev + r * H, cells + r * H, hidden + r * H);
+    ptrdiff_t rows, ptrdiff_t H, ptrdiff_t ub, const SK_T* hprev, const SK_T* PU,
+    SK_T* gates, const SK_T* cprev, SK_T* cells, SK_T* hidden) {
+    const ptrdiff_t u0 = ub * SK_NU, nu = H - u0 < SK_NU ? H - u0 : SK_NU;
+    const SK_T* P = PU + ub * H * 4 * SK_NU;
+#define SK_TILE(mr, r0)                                                         \
+    SK_NAME(sk_forward_tile)((mr), H, u0, nu, hprev + (r0) * H, P,              \
+                             gates + (r0) * 4 * H, cprev + (r0) * H,            \
+                             cells + (r0) * H, hidden + (r0) * H)
+    SK_FOR_ROW_TILES(rows, SK_TILE);
+#undef SK_TILE
 }
 
-/* One step, unit superblock sb, every row: dh[:, units] = dgates @ U[:, units]. */
-SKLSTM_CLONES static void SK_NAME(sklstm_backward_block)(
-    ptrdiff_t rows, ptrdiff_t H, ptrdiff_t sb, const SK_T* dgates, const SK_T* Pb, SK_T* dh) {
-    ptrdiff_t width = 4 * SK_NU, u0 = sb * width;
-    ptrdiff_t nu = H - u0 < width ? H - u0 : width;
-    const SK_T* P = Pb + sb * 4 * H * width;
-    ptrdiff_t r = 0;
-    for (; r + SKLSTM_MR <= rows; r += SKLSTM_MR)
-        SK_NAME(sk_backward_tile)(SKLSTM_MR, H, u0, nu, dgates + r * 4 * H, P,
-                                  dh + r * H);
-    if (rows - r == 2)
-        SK_NAME(sk_backward_tile)(2, H, u0, nu, dgates + r * 4 * H, P, dh + r * H);
-    else if (rows - r == 1)
-        SK_NAME(sk_backward_tile)(1, H, u0, nu, dgates + r * 4 * H, P, dh + r * H);
+/* ---- Backward --------------------------------------------------------------- */
+
+/* out[:, columns of block cb] = A @ M for rows [0, rows), where PM holds the
+ * column panels of M (K, n): dh_{t-1} = dgates_t U per step, and dX = dgates W. */
+SKLSTM_CLONES static void SK_NAME(sklstm_columns_block)(
+    ptrdiff_t rows, ptrdiff_t K, ptrdiff_t n, ptrdiff_t cb, const SK_T* A,
+    ptrdiff_t lda, const SK_T* PM, SK_T* out, ptrdiff_t ldo) {
+    const ptrdiff_t width = 4 * SK_NU, c0 = cb * width;
+    const ptrdiff_t nc = n - c0 < width ? n - c0 : width;
+    const SK_T* P = PM + cb * K * width;
+#define SK_TILE(mr, r0)                                                           \
+    do {                                                                          \
+        SK_VEC acc[SKLSTM_MR][4];                                                 \
+        _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                    \
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                   \
+                acc[r][v] = SK_SPLAT(0);                                          \
+        SK_NAME(sk_kernel)((mr), A + (r0) * lda, lda, 1, K, P, width, acc);       \
+        _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                    \
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v) {                 \
+                ptrdiff_t m = nc - v * SK_NU;                                     \
+                if (m > 0)                                                        \
+                    SK_NAME(sk_storev)(out + ((r0) + r) * ldo + c0 + v * SK_NU,   \
+                                       acc[r][v], m < SK_NU ? m : SK_NU);         \
+            }                                                                     \
+    } while (0)
+    SK_FOR_ROW_TILES(rows, SK_TILE);
+#undef SK_TILE
 }
 
-/* Gate derivatives of one step for units [u0, u1), every row:
- *   dh = d_hidden + dh_carry,  dc += dh o (1 - tanh²c),
- *   dgates = (dc g, dc c_prev, dc i, dh tanh c) ⊙ activation derivatives,
+/* Gate derivatives of one step for units [u0, u1), every running row:
+ *   dh = d_hidden + dh_carry,  dc = dc_carry + dh o (1 - tanh²c),
+ *   dgates = (dc g, dc c_prev, dc i, dh tanh c) ⊙ (σ', σ', tanh', σ'),
  *   dc_carry = dc f. */
 SKLSTM_CLONES static void SK_NAME(sklstm_backward_gates)(
-    ptrdiff_t rows, ptrdiff_t H, ptrdiff_t u0, ptrdiff_t u1, const SK_T* gates, const SK_T* cprev,
-    const SK_T* cells, const SK_T* d_hidden, const SK_T* dh_carry, SK_T* dc_carry,
-    SK_T* dgates) {
+    ptrdiff_t rows, ptrdiff_t H, ptrdiff_t u0, ptrdiff_t u1, const SK_T* gates,
+    const SK_T* cprev, const SK_T* cells, const SK_T* d_hidden,
+    const SK_T* dh_carry, SK_T* dc_carry, SK_T* dgates) {
     for (ptrdiff_t r = 0; r < rows; ++r) {
         const SK_T* g = gates + r * 4 * H;
         SK_T* dg = dgates + r * 4 * H;
@@ -217,7 +255,65 @@ SKLSTM_CLONES static void SK_NAME(sklstm_backward_gates)(
     }
 }
 
+/* Rows of dgates (and of A) taken per packed chunk in sklstm_weight_block:
+ * a (KC, 4NU) panel of dgates stays in L1 while every column of A passes. */
+#define SKLSTM_KC 128
+
+static ptrdiff_t SK_NAME(sklstm_weight_scratch_size)(ptrdiff_t m) {
+    return SKLSTM_KC * 4 * SK_NU + (m + SKLSTM_MR) * 4 * SK_NU;
+}
+
+/* out[columns cb of G, :] = (A^T dgates[:, columns cb])^T, the weight
+ * gradient dW = dgates^T X (A = X) or dU = dgates^T h_{t-1} (A = shifted h):
+ * out is (G, m), A is (N, m), dgates is (N, G). With db, also the column
+ * sums of dgates there. scratch: sklstm_weight_scratch_size(m) values. */
+SKLSTM_CLONES static void SK_NAME(sklstm_weight_block)(
+    ptrdiff_t N, ptrdiff_t G, ptrdiff_t m, ptrdiff_t cb, const SK_T* A,
+    const SK_T* dgates, SK_T* out, SK_T* db, SK_T* scratch) {
+    const ptrdiff_t width = 4 * SK_NU, c0 = cb * width;
+    const ptrdiff_t nc = G - c0 < width ? G - c0 : width;
+    SK_T* panel = scratch;                      /* (KC, width) */
+    SK_T* acc_out = scratch + SKLSTM_KC * width;  /* (m, width), out transposed */
+    SK_VEC sums[4] = {SK_SPLAT(0), SK_SPLAT(0), SK_SPLAT(0), SK_SPLAT(0)};
+    for (ptrdiff_t i = 0; i < m * width; ++i) acc_out[i] = 0;
+    for (ptrdiff_t k0 = 0; k0 < N; k0 += SKLSTM_KC) {
+        const ptrdiff_t kc = N - k0 < SKLSTM_KC ? N - k0 : SKLSTM_KC;
+        for (ptrdiff_t k = 0; k < kc; ++k) {
+            const SK_T* row = dgates + (k0 + k) * G + c0;
+            for (int v = 0; v < 4; ++v) {
+                ptrdiff_t left = nc - v * SK_NU;
+                SK_VEC x = SK_NAME(sk_loadv)(row + v * SK_NU,
+                                             left <= 0 ? 0 : left < SK_NU ? left : SK_NU);
+                SK_STOREV(panel + k * width + v * SK_NU, x);
+                sums[v] += x;
+            }
+        }
+        const SK_T* Ak = A + k0 * m;
+#define SK_TILE(mr, r0)                                                          \
+    do {                                                                         \
+        SK_VEC acc[SKLSTM_MR][4];                                                \
+        _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                   \
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                  \
+                acc[r][v] = SK_LOADV(acc_out + ((r0) + r) * width + v * SK_NU);  \
+        SK_NAME(sk_kernel)((mr), Ak + (r0), 1, m, kc, panel, width, acc);        \
+        _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                   \
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                  \
+                SK_STOREV(acc_out + ((r0) + r) * width + v * SK_NU, acc[r][v]);  \
+    } while (0)
+        SK_FOR_ROW_TILES(m, SK_TILE);
+#undef SK_TILE
+    }
+    for (ptrdiff_t j = 0; j < nc; ++j)
+        for (ptrdiff_t i = 0; i < m; ++i) out[(c0 + j) * m + i] = acc_out[i * width + j];
+    if (db) {
+        SK_T tmp[4 * SK_NU];
+        for (int v = 0; v < 4; ++v) SK_STOREV(tmp + v * SK_NU, sums[v]);
+        for (ptrdiff_t j = 0; j < nc; ++j) db[c0 + j] = tmp[j];
+    }
+}
+
 #undef SK_VEC
 #undef SK_LOADV
 #undef SK_STOREV
 #undef SK_SPLAT
+#undef SK_FOR_ROW_TILES

@@ -42,18 +42,24 @@ CONFIGS = [
 ]
 
 
-def _time(fn, repeat, min_seconds=0.2):
-    """Median and min seconds of ``fn()`` over ``repeat`` runs after a warm-up."""
-    fn()
-    times = []
-    deadline = time.perf_counter() + min_seconds
-    while len(times) < repeat or time.perf_counter() < deadline:
-        start = time.perf_counter()
+def _time(fns, repeat, min_seconds=0.3):
+    """Median and min seconds of each of ``fns``, run in turn after a warm-up.
+
+    Interleaving the contenders spreads the drift of a shared machine (other
+    tenants, frequency changes) evenly over them.
+    """
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - start)
-        if len(times) >= 50 * repeat:
+    times = [[] for _ in fns]
+    deadline = time.perf_counter() + min_seconds * len(fns)
+    while len(times[0]) < repeat or time.perf_counter() < deadline:
+        for fn, record in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            record.append(time.perf_counter() - start)
+        if len(times[0]) >= 50 * repeat:
             break
-    return statistics.median(times), min(times)
+    return [(statistics.median(t), min(t)) for t in times]
 
 
 def gemm_rate(n_threads, repeat):
@@ -62,7 +68,7 @@ def gemm_rate(n_threads, repeat):
     a = rng.random((2048, 2048), dtype=np.float32)
     b = rng.random((2048, 2048), dtype=np.float32)
     with threadpool_limits(limits=n_threads):
-        median, _ = _time(lambda: a @ b, repeat)
+        ((median, _),) = _time([lambda: a @ b], repeat)
     return 2 * 2048**3 / median / 1e9
 
 
@@ -167,14 +173,20 @@ def main(argv=None):
                 "dtype": args.dtype, "device": args.device, "n_threads": n_threads,
                 "gemm_gflops": rate, **versions,
             }
-            with threadpool_limits(limits=n_threads):
-                fwd, train = sklstm_runners(X, lengths, W, U, b)
-                record["forward_s"], record["forward_min_s"] = _time(fwd, args.repeat)
-                record["train_s"], record["train_min_s"] = _time(train, args.repeat)
+            fwd, train = sklstm_runners(X, lengths, W, U, b)
+            forward, training = [fwd], [train]
             if torch is not None:
                 fwd, train = torch_runners(X, lengths, W, U, b)
-                record["torch_forward_s"], _ = _time(fwd, args.repeat)
-                record["torch_train_s"], _ = _time(train, args.repeat)
+                forward.append(fwd)
+                training.append(train)
+            with threadpool_limits(limits=n_threads):
+                fwd_times = _time(forward, args.repeat)
+                train_times = _time(training, args.repeat)
+            record["forward_s"], record["forward_min_s"] = fwd_times[0]
+            record["train_s"], record["train_min_s"] = train_times[0]
+            if torch is not None:
+                record["torch_forward_s"], record["torch_forward_min_s"] = fwd_times[1]
+                record["torch_train_s"], record["torch_train_min_s"] = train_times[1]
             record["forward_gflops"] = flops / record["forward_s"] / 1e9
             record["train_gflops"] = 3 * flops / record["train_s"] / 1e9
             print(json.dumps(record), flush=True)

@@ -18,6 +18,10 @@ typedef SK_T SK_NAME(sk_uvec) __attribute__((vector_size(32), aligned(sizeof(SK_
 #define SK_SPLAT(x) ((SK_VEC){x, x, x, x})
 #endif
 
+/* Lanes of vector v (of 4) that hold one of the first nc columns of a block. */
+#define SK_LANES(nc, v) \
+    ((nc) - (v) * SK_NU <= 0 ? 0 : (nc) - (v) * SK_NU < SK_NU ? (nc) - (v) * SK_NU : SK_NU)
+
 /* NU values from src as a vector, zero past n (n <= NU). */
 SKLSTM_INLINE SK_VEC SK_NAME(sk_loadv)(const SK_T* src, ptrdiff_t n) {
     if (n == SK_NU) return SK_LOADV(src);
@@ -104,8 +108,10 @@ SKLSTM_INLINE void SK_NAME(sk_forward_tile)(
     }
 }
 
-/* Calls tile(mr, r0) for consecutive row tiles of [0, rows), with a
- * compile-time mr in each call so that the accumulators stay in registers. */
+/* Calls TILE(mr, r0) over the row tiles of [0, rows), with a compile-time
+ * mr in each call so that the accumulators stay in registers. (Splitting a
+ * remainder of 4 rows as 2 + 2 instead of 3 + 1 measured 10% slower: two
+ * accumulators per gate are too few to hide the FMA latency.) */
 #define SK_FOR_ROW_TILES(rows, TILE)                          \
     do {                                                      \
         ptrdiff_t r0_ = 0;                                    \
@@ -114,6 +120,12 @@ SKLSTM_INLINE void SK_NAME(sk_forward_tile)(
         if ((rows) - r0_ == 2) TILE(2, r0_);                  \
         else if ((rows) - r0_ == 1) TILE(1, r0_);             \
     } while (0)
+
+/* Rows of dgates per packed chunk in sklstm_weight_block: a (KC, 4NU) panel
+ * (16 KiB in float32) stays in L1 while every column of A passes. (The step
+ * products stream their panels from L2 without such chunks: chunking them
+ * measured slower.) */
+#define SKLSTM_KC 128
 
 /* ---- Packing -------------------------------------------------------------
  * Gate panels, from M (4H, K) row-major (M = U with K = H, or W with K = D):
@@ -192,9 +204,9 @@ SKLSTM_CLONES static void SK_NAME(sklstm_forward_block)(
     SK_T* gates, const SK_T* cprev, SK_T* cells, SK_T* hidden) {
     const ptrdiff_t u0 = ub * SK_NU, nu = H - u0 < SK_NU ? H - u0 : SK_NU;
     const SK_T* P = PU + ub * H * 4 * SK_NU;
-#define SK_TILE(mr, r0)                                                         \
-    SK_NAME(sk_forward_tile)((mr), H, u0, nu, hprev + (r0) * H, P,              \
-                             gates + (r0) * 4 * H, cprev + (r0) * H,            \
+#define SK_TILE(mr, r0)                                                          \
+    SK_NAME(sk_forward_tile)((mr), H, u0, nu, hprev + (r0) * H, P,               \
+                             gates + (r0) * 4 * H, cprev + (r0) * H,             \
                              cells + (r0) * H, hidden + (r0) * H)
     SK_FOR_ROW_TILES(rows, SK_TILE);
 #undef SK_TILE
@@ -218,12 +230,9 @@ SKLSTM_CLONES static void SK_NAME(sklstm_columns_block)(
                 acc[r][v] = SK_SPLAT(0);                                          \
         SK_NAME(sk_kernel)((mr), A + (r0) * lda, lda, 1, K, P, width, acc);       \
         _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                    \
-            _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v) {                 \
-                ptrdiff_t m = nc - v * SK_NU;                                     \
-                if (m > 0)                                                        \
-                    SK_NAME(sk_storev)(out + ((r0) + r) * ldo + c0 + v * SK_NU,   \
-                                       acc[r][v], m < SK_NU ? m : SK_NU);         \
-            }                                                                     \
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                   \
+                SK_NAME(sk_storev)(out + ((r0) + r) * ldo + c0 + v * SK_NU,       \
+                                   acc[r][v], SK_LANES(nc, v));                   \
     } while (0)
     SK_FOR_ROW_TILES(rows, SK_TILE);
 #undef SK_TILE
@@ -237,27 +246,34 @@ SKLSTM_CLONES static void SK_NAME(sklstm_backward_gates)(
     ptrdiff_t rows, ptrdiff_t H, ptrdiff_t u0, ptrdiff_t u1, const SK_T* gates,
     const SK_T* cprev, const SK_T* cells, const SK_T* d_hidden,
     const SK_T* dh_carry, SK_T* dc_carry, SK_T* dgates) {
+    const SK_VEC one = SK_SPLAT(1);
     for (ptrdiff_t r = 0; r < rows; ++r) {
         const SK_T* g = gates + r * 4 * H;
         SK_T* dg = dgates + r * 4 * H;
-        for (ptrdiff_t u = u0; u < u1; ++u) {
-            ptrdiff_t k = r * H + u;
-            SK_T gi = g[u], gf = g[H + u], gg = g[2 * H + u], go = g[3 * H + u];
-            SK_T tc = SK_TANH(cells[k]);
-            SK_T dh = d_hidden[k] + dh_carry[k];
-            SK_T dc = dc_carry[k] + dh * go * (1 - tc * tc);
-            dg[u] = dc * gg * gi * (1 - gi);
-            dg[H + u] = dc * cprev[k] * gf * (1 - gf);
-            dg[2 * H + u] = dc * gi * (1 - gg * gg);
-            dg[3 * H + u] = dh * tc * go * (1 - go);
-            dc_carry[k] = dc * gf;
+        for (ptrdiff_t u = u0; u < u1; u += SK_NU) {
+            const ptrdiff_t n = u1 - u < SK_NU ? u1 - u : SK_NU, k = r * H + u;
+            SK_VEC gi = SK_NAME(sk_loadv)(g + u, n);
+            SK_VEC gf = SK_NAME(sk_loadv)(g + H + u, n);
+            SK_VEC gg = SK_NAME(sk_loadv)(g + 2 * H + u, n);
+            SK_VEC go = SK_NAME(sk_loadv)(g + 3 * H + u, n);
+            SK_VEC c = SK_NAME(sk_loadv)(cells + k, n), tc;
+#if SK_VECTOR_MATH
+            tc = sklstm_v8_tanh(c);
+#else
+            for (int j = 0; j < SK_NU; ++j) tc[j] = SK_TANH(c[j]);
+#endif
+            SK_VEC dh = SK_NAME(sk_loadv)(d_hidden + k, n) +
+                        SK_NAME(sk_loadv)(dh_carry + k, n);
+            SK_VEC dc = SK_NAME(sk_loadv)(dc_carry + k, n) + dh * go * (one - tc * tc);
+            SK_NAME(sk_storev)(dg + u, dc * gg * gi * (one - gi), n);
+            SK_NAME(sk_storev)(dg + H + u,
+                               dc * SK_NAME(sk_loadv)(cprev + k, n) * gf * (one - gf), n);
+            SK_NAME(sk_storev)(dg + 2 * H + u, dc * gi * (one - gg * gg), n);
+            SK_NAME(sk_storev)(dg + 3 * H + u, dh * tc * go * (one - go), n);
+            SK_NAME(sk_storev)(dc_carry + k, dc * gf, n);
         }
     }
 }
-
-/* Rows of dgates (and of A) taken per packed chunk in sklstm_weight_block:
- * a (KC, 4NU) panel of dgates stays in L1 while every column of A passes. */
-#define SKLSTM_KC 128
 
 static ptrdiff_t SK_NAME(sklstm_weight_scratch_size)(ptrdiff_t m) {
     return SKLSTM_KC * 4 * SK_NU + (m + SKLSTM_MR) * 4 * SK_NU;
@@ -281,9 +297,7 @@ SKLSTM_CLONES static void SK_NAME(sklstm_weight_block)(
         for (ptrdiff_t k = 0; k < kc; ++k) {
             const SK_T* row = dgates + (k0 + k) * G + c0;
             for (int v = 0; v < 4; ++v) {
-                ptrdiff_t left = nc - v * SK_NU;
-                SK_VEC x = SK_NAME(sk_loadv)(row + v * SK_NU,
-                                             left <= 0 ? 0 : left < SK_NU ? left : SK_NU);
+                SK_VEC x = SK_NAME(sk_loadv)(row + v * SK_NU, SK_LANES(nc, v));
                 SK_STOREV(panel + k * width + v * SK_NU, x);
                 sums[v] += x;
             }
@@ -317,3 +331,4 @@ SKLSTM_CLONES static void SK_NAME(sklstm_weight_block)(
 #undef SK_STOREV
 #undef SK_SPLAT
 #undef SK_FOR_ROW_TILES
+#undef SK_LANES

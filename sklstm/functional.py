@@ -437,7 +437,6 @@ def lstm_backward(cache, d_out, *, d_hn=None, d_cn=None, compute_dX=True):
 
     G = 4 * n_hidden
     dgates = np.empty((n_rows, G), dtype=dtype)
-    h_shift = np.empty((n_rows, n_hidden), dtype=dtype)
     dX_packed = np.empty((n_rows if compute_dX else 0, n_features), dtype=dtype)
     dW = np.empty((G, n_features), dtype=dtype)
     dU = np.empty((G, n_hidden), dtype=dtype)
@@ -445,7 +444,7 @@ def lstm_backward(cache, d_out, *, d_hn=None, d_cn=None, compute_dX=True):
     _lstm.lstm_backward(
         cache.X, cache.batch_sizes, cache.W, cache.U, cache.h0, cache.c0,
         cache.gates, cache.cells, cache.hidden, d_hidden, dh_carry, dc_carry,
-        dgates, h_shift, dX_packed, dW, dU, db,
+        dgates, dX_packed, dW, dU, db,
     )
     dX = None
     if compute_dX:

@@ -38,7 +38,6 @@ The caller (``sklstm.functional``) validates shapes, dtypes and contiguity
 and allocates every output; these kernels trust it.
 """
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
 
 from cython.parallel cimport prange, threadid
 
@@ -57,6 +56,12 @@ cdef extern from "lstm_tile.h" nogil:
     intp_t sklstm_column_panel_size_f64(intp_t K, intp_t n)
     intp_t sklstm_weight_scratch_size_f32(intp_t m)
     intp_t sklstm_weight_scratch_size_f64(intp_t m)
+    intp_t sklstm_tile_pack_size_f32(intp_t N, intp_t m)
+    intp_t sklstm_tile_pack_size_f64(intp_t N, intp_t m)
+    void sklstm_pack_tiles_f32(intp_t rows, intp_t m, const float32_t* src, intp_t lds,
+                               intp_t N, intp_t row0, float32_t* dst)
+    void sklstm_pack_tiles_f64(intp_t rows, intp_t m, const float64_t* src, intp_t lds,
+                               intp_t N, intp_t row0, float64_t* dst)
     void sklstm_pack_gates_f32(const float32_t* M, intp_t H, intp_t K, float32_t* P)
     void sklstm_pack_gates_f64(const float64_t* M, intp_t H, intp_t K, float64_t* P)
     void sklstm_pack_columns_f32(const float32_t* M, intp_t K, intp_t n, float32_t* P)
@@ -90,10 +95,10 @@ cdef extern from "lstm_tile.h" nogil:
         const float64_t* cprev, const float64_t* cells, const float64_t* d_hidden,
         const float64_t* dh_carry, float64_t* dc_carry, float64_t* dgates)
     void sklstm_weight_block_f32(
-        intp_t N, intp_t G, intp_t m, intp_t cb, const float32_t* A,
+        intp_t N, intp_t G, intp_t m, intp_t cb, const float32_t* Ap,
         const float32_t* dgates, float32_t* out, float32_t* db, float32_t* scratch)
     void sklstm_weight_block_f64(
-        intp_t N, intp_t G, intp_t m, intp_t cb, const float64_t* A,
+        intp_t N, intp_t G, intp_t m, intp_t cb, const float64_t* Ap,
         const float64_t* dgates, float64_t* out, float64_t* db, float64_t* scratch)
 
 
@@ -159,6 +164,24 @@ cdef inline floating* _packed_columns(const floating* M, intp_t K, intp_t n) noe
         if P != NULL:
             sklstm_pack_columns_f64(M, K, n, P)
     return P
+
+
+cdef inline floating* _tile_buffer(intp_t N, intp_t m, floating* tag) noexcept nogil:
+    """A buffer for an (N, m) matrix in tile layout (NULL when out of memory)."""
+    if floating is float:
+        return <floating*>malloc(sklstm_tile_pack_size_f32(N, m) * sizeof(floating))
+    else:
+        return <floating*>malloc(sklstm_tile_pack_size_f64(N, m) * sizeof(floating))
+
+
+cdef inline void _pack_tiles(
+    intp_t rows, intp_t m, const floating* src, intp_t lds, intp_t N, intp_t row0,
+    floating* dst,
+) noexcept nogil:
+    if floating is float:
+        sklstm_pack_tiles_f32(rows, m, src, lds, N, row0, dst)
+    else:
+        sklstm_pack_tiles_f64(rows, m, src, lds, N, row0, dst)
 
 
 cdef inline void _project(
@@ -239,21 +262,25 @@ cdef inline void _input_gradient(
 
 
 cdef inline void _weight_gradient(
-    intp_t item, intp_t n_blocks, intp_t N, intp_t D, intp_t H, const floating* X,
-    const floating* h_shift, const floating* dgates, floating* dW, floating* dU,
+    intp_t item, intp_t N, intp_t D, intp_t H, const floating* Xp,
+    const floating* Hp, const floating* dgates, floating* dW, floating* dU,
     floating* db, floating* scratch,
 ) noexcept nogil:
-    """Item = column block of dW and db (item < n_blocks) or of dU (the rest)."""
-    cdef intp_t cb = item % n_blocks
-    cdef bint is_W = item < n_blocks
+    """Item = column block ``item // 2`` of dW and db (even items) or of dU (odd).
+
+    Alternating keeps the cheap and the costly items (D and H columns of
+    ``A``) evenly spread over the threads of a static schedule.
+    """
+    cdef intp_t cb = item // 2
+    cdef bint is_W = item % 2 == 0
     cdef intp_t m = D if is_W else H
-    cdef const floating* A = X if is_W else h_shift
+    cdef const floating* Ap = Xp if is_W else Hp
     cdef floating* out = dW if is_W else dU
     cdef floating* sums = db if is_W else NULL
     if floating is float:
-        sklstm_weight_block_f32(N, 4 * H, m, cb, A, dgates, out, sums, scratch)
+        sklstm_weight_block_f32(N, 4 * H, m, cb, Ap, dgates, out, sums, scratch)
     else:
-        sklstm_weight_block_f64(N, 4 * H, m, cb, A, dgates, out, sums, scratch)
+        sklstm_weight_block_f64(N, 4 * H, m, cb, Ap, dgates, out, sums, scratch)
 
 
 # --- kernels --------------------------------------------------------------------
@@ -330,7 +357,6 @@ def lstm_backward(
     floating[:, ::1] dh_carry,          # IN/OUT (B, H): dL/dh_n in, dL/dh0 out
     floating[:, ::1] dc_carry,          # IN/OUT (B, H): dL/dc_n in, dL/dc0 out
     floating[:, ::1] dgates,            # OUT (sum T_i, 4H), dL/d(pre-activations)
-    floating[:, ::1] h_shift,           # OUT (sum T_i, H) scratch: h_{t-1} of each row
     floating[:, ::1] dX,                # OUT (sum T_i, D), or (0, D) to skip it
     floating[:, ::1] dW,                # OUT (4H, D)
     floating[:, ::1] dU,                # OUT (4H, H)
@@ -349,11 +375,14 @@ def lstm_backward(
     cdef intp_t n_gate_blocks = _column_blocks(G, <floating*>NULL)
     cdef intp_t scratch_size
     cdef int n_threads, max_threads = sklstm_max_threads()
+    cdef bint ok
     cdef const floating* c_prev
     cdef intp_t* offsets = NULL
     cdef floating* PU = NULL
     cdef floating* PW = NULL
     cdef floating* scratch = NULL
+    cdef floating* Hp = NULL            # h_{t-1} of every row, in tile layout
+    cdef floating* Xp = NULL            # X in tile layout
     if floating is float:
         scratch_size = sklstm_weight_scratch_size_f32(max(D, H))
     else:
@@ -363,7 +392,11 @@ def lstm_backward(
         PW = _packed_columns(&W[0, 0], G, D)
         offsets = <intp_t*>malloc((T + 1) * sizeof(intp_t))
         scratch = <floating*>malloc(max_threads * scratch_size * sizeof(floating))
-        if PU != NULL and PW != NULL and offsets != NULL and scratch != NULL:
+        Hp = _tile_buffer(N, H, <floating*>NULL)
+        Xp = _tile_buffer(N, D, <floating*>NULL)
+        ok = (PU != NULL and PW != NULL and offsets != NULL and scratch != NULL
+              and Hp != NULL and Xp != NULL)
+        if ok:
             offsets[0] = 0
             for t in range(T):
                 offsets[t + 1] = offsets[t] + batch_sizes[t]
@@ -400,9 +433,8 @@ def lstm_backward(
                                        &d_hidden[prev_offset, 0],
                                        &dgates[prev_offset, 0])
                 # h_{t-1} of each row of step t, for dU after the loop.
-                memcpy(&h_shift[offset, 0],
-                       &h0[0, 0] if t == 0 else &hidden[prev_offset, 0],
-                       Bt * H * sizeof(floating))
+                _pack_tiles(Bt, H, &h0[0, 0] if t == 0 else &hidden[prev_offset, 0],
+                            H, N, offset, Hp)
 
             # dX = dgates W, by (row chunk, column block).
             if dX.shape[0] > 0:
@@ -418,24 +450,24 @@ def lstm_backward(
                         _input_gradient(item, n_input_blocks, N, D, H, &dgates[0, 0],
                                         PW, &dX[0, 0])
             # dW (with db) and dU, by column block of the 4H gates.
+            _pack_tiles(N, D, &X[0, 0], D, N, 0, Xp)
             n_items = 2 * n_gate_blocks
             n_threads = _threads_for(N * G * (D + H), n_items)
             if n_threads == 1:
                 for item in range(n_items):
-                    _weight_gradient(item, n_gate_blocks, N, D, H, &X[0, 0],
-                                     &h_shift[0, 0], &dgates[0, 0], &dW[0, 0],
+                    _weight_gradient(item, N, D, H, Xp, Hp, &dgates[0, 0], &dW[0, 0],
                                      &dU[0, 0], &db[0], scratch)
             else:
                 for item in prange(n_items, num_threads=n_threads, schedule="static"):
-                    _weight_gradient(item, n_gate_blocks, N, D, H, &X[0, 0],
-                                     &h_shift[0, 0], &dgates[0, 0], &dW[0, 0],
+                    _weight_gradient(item, N, D, H, Xp, Hp, &dgates[0, 0], &dW[0, 0],
                                      &dU[0, 0], &db[0],
                                      scratch + threadid() * scratch_size)
-    ok = PU != NULL and PW != NULL and offsets != NULL and scratch != NULL
     free(PU)
     free(PW)
     free(offsets)
     free(scratch)
+    free(Hp)
+    free(Xp)
     if not ok:
         raise MemoryError("not enough memory for the LSTM backward pass")
     return 0

@@ -275,20 +275,42 @@ SKLSTM_CLONES static void SK_NAME(sklstm_backward_gates)(
     }
 }
 
+/* Tile layout of a (N, m) matrix for the weight gradients: the columns in
+ * tiles of MR, each tile stored row after row, so that the micro-kernel's
+ * broadcasts walk memory contiguously. (Read in place, the rows of h or X
+ * are 4H or D values apart, and with power-of-two widths every row of a
+ * chunk falls in the same few L1 sets.)
+ *     dst[(c / MR) * N * MR + row * MR + c % MR] = M[row, c] */
+static ptrdiff_t SK_NAME(sklstm_tile_pack_size)(ptrdiff_t N, ptrdiff_t m) {
+    return (m + SKLSTM_MR - 1) / SKLSTM_MR * SKLSTM_MR * N;
+}
+
+/* Rows [row0, row0 + rows) of the tile layout (see above) from src (rows, m),
+ * leading dimension lds. */
+static void SK_NAME(sklstm_pack_tiles)(ptrdiff_t rows, ptrdiff_t m, const SK_T* src,
+                                       ptrdiff_t lds, ptrdiff_t N, ptrdiff_t row0,
+                                       SK_T* dst) {
+    for (ptrdiff_t r = 0; r < rows; ++r)
+        for (ptrdiff_t c = 0; c < m; ++c)
+            dst[(c / SKLSTM_MR) * N * SKLSTM_MR + (row0 + r) * SKLSTM_MR + c % SKLSTM_MR] =
+                src[r * lds + c];
+}
+
 static ptrdiff_t SK_NAME(sklstm_weight_scratch_size)(ptrdiff_t m) {
     return SKLSTM_KC * 4 * SK_NU + (m + SKLSTM_MR) * 4 * SK_NU;
 }
 
 /* out[columns cb of G, :] = (A^T dgates[:, columns cb])^T, the weight
- * gradient dW = dgates^T X (A = X) or dU = dgates^T h_{t-1} (A = shifted h):
- * out is (G, m), A is (N, m), dgates is (N, G). With db, also the column
- * sums of dgates there. scratch: sklstm_weight_scratch_size(m) values. */
+ * gradient dW = dgates^T X (A = X) or dU = dgates^T h_{t-1} (A = the h_{t-1}
+ * of every row): out is (G, m), Ap is A (N, m) in tile layout, dgates is
+ * (N, G). With db, also the column sums of dgates there.
+ * scratch: sklstm_weight_scratch_size(m) values. */
 SKLSTM_CLONES static void SK_NAME(sklstm_weight_block)(
-    ptrdiff_t N, ptrdiff_t G, ptrdiff_t m, ptrdiff_t cb, const SK_T* A,
+    ptrdiff_t N, ptrdiff_t G, ptrdiff_t m, ptrdiff_t cb, const SK_T* Ap,
     const SK_T* dgates, SK_T* out, SK_T* db, SK_T* scratch) {
     const ptrdiff_t width = 4 * SK_NU, c0 = cb * width;
     const ptrdiff_t nc = G - c0 < width ? G - c0 : width;
-    SK_T* panel = scratch;                      /* (KC, width) */
+    SK_T* panel = scratch;                        /* (KC, width) */
     SK_T* acc_out = scratch + SKLSTM_KC * width;  /* (m, width), out transposed */
     SK_VEC sums[4] = {SK_SPLAT(0), SK_SPLAT(0), SK_SPLAT(0), SK_SPLAT(0)};
     for (ptrdiff_t i = 0; i < m * width; ++i) acc_out[i] = 0;
@@ -302,14 +324,14 @@ SKLSTM_CLONES static void SK_NAME(sklstm_weight_block)(
                 sums[v] += x;
             }
         }
-        const SK_T* Ak = A + k0 * m;
 #define SK_TILE(mr, r0)                                                          \
     do {                                                                         \
         SK_VEC acc[SKLSTM_MR][4];                                                \
         _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                   \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                  \
                 acc[r][v] = SK_LOADV(acc_out + ((r0) + r) * width + v * SK_NU);  \
-        SK_NAME(sk_kernel)((mr), Ak + (r0), 1, m, kc, panel, width, acc);        \
+        SK_NAME(sk_kernel)((mr), Ap + (r0) * N + k0 * SKLSTM_MR, 1, SKLSTM_MR,   \
+                           kc, panel, width, acc);                               \
         _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                   \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                  \
                 SK_STOREV(acc_out + ((r0) + r) * width + v * SK_NU, acc[r][v]);  \

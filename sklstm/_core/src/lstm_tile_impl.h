@@ -49,7 +49,24 @@ SKLSTM_INLINE void SK_NAME(sk_storev)(SK_T* dst, SK_VEC v, ptrdiff_t n) {
 SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const SK_T* A, ptrdiff_t ars,
                                       ptrdiff_t aks, ptrdiff_t K, const SK_T* P,
                                       ptrdiff_t pks, SK_VEC acc[SKLSTM_MR][4]) {
-    for (ptrdiff_t k = 0; k < K; ++k) {
+    ptrdiff_t k = 0;
+    if (mr == 1) {
+        /* One row has only 4 independent sums, too few to hide the FMA
+         * latency: alternate two sets of them over k, then add the sets. */
+        SK_VEC odd[4] = {SK_SPLAT(0), SK_SPLAT(0), SK_SPLAT(0), SK_SPLAT(0)};
+        for (; k + 1 < K; k += 2) {
+            const SK_T* p = P + k * pks;
+            SK_VEC a = SK_SPLAT(A[k * aks]), b = SK_SPLAT(A[(k + 1) * aks]);
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; ++v) {
+                acc[0][v] += a * SK_LOADV(p + v * SK_NU);
+                odd[v] += b * SK_LOADV(p + pks + v * SK_NU);
+            }
+        }
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) acc[0][v] += odd[v];
+    }
+    for (; k < K; ++k) {
         const SK_T* p = P + k * pks;
         SK_VEC p0 = SK_LOADV(p), p1 = SK_LOADV(p + SK_NU);
         SK_VEC p2 = SK_LOADV(p + 2 * SK_NU), p3 = SK_LOADV(p + 3 * SK_NU);

@@ -174,3 +174,46 @@ def test_backward_checks_its_arguments(args):
         lstm_backward(cache, bad)
     with pytest.raises(TypeError, match="d_out has integer dtype"):
         lstm_backward(cache, out.astype(int))
+
+
+def test_random_arguments_never_crash(rng):
+    # Whatever the shapes, dtypes and lengths, a call either works or raises
+    # ValueError/TypeError: nothing reaches the kernels unchecked.
+    dtypes = [np.float32, np.float64, np.int32, np.complex64, np.float16, object]
+
+    def array(shape):
+        dt = dtypes[rng.integers(len(dtypes))] if rng.random() < 0.05 else np.float64
+        a = rng.normal(size=shape)
+        return a.astype(dt) if dt is not object else a.astype(object)
+
+    def shape_near(shape):
+        return tuple(max(0, s + int(rng.integers(-1, 2))) if rng.random() < 0.04 else s
+                     for s in shape)
+
+    n_ok = 0
+    for _ in range(300):
+        B, T, D, H = (int(rng.integers(1, 5)) for _ in range(4))
+        if rng.random() < 0.3:
+            X = [array(shape_near((int(rng.integers(1, 4)), D))) for _ in range(B)]
+            lengths = None
+        else:
+            X = array(shape_near((B, T, D)))
+            lengths = (rng.integers(0, T + 2, size=shape_near((B,)))
+                       if rng.random() < 0.3 else None)
+        kwargs = dict(lengths=lengths, reverse=bool(rng.random() < 0.5))
+        if rng.random() < 0.3:
+            kwargs["h0"] = array(shape_near((B, H)))
+        try:
+            out, (h_n, c_n), cache = lstm_forward(
+                X, array(shape_near((4 * H, D))), array(shape_near((4 * H, H))),
+                array(shape_near((4 * H,))), **kwargs)
+        except (ValueError, TypeError):
+            continue
+        assert out.ndim == 3 and h_n.shape == c_n.shape == (out.shape[0], out.shape[2])
+        try:
+            grads = lstm_backward(cache, array(shape_near(out.shape)))
+        except (ValueError, TypeError):
+            continue
+        assert grads.dW.shape == cache.W.shape
+        n_ok += 1
+    assert n_ok > 100, n_ok  # the valid calls were exercised too

@@ -1,7 +1,5 @@
-# Scalar helpers shared by the kernels: `cdef inline ... noexcept nogil`.
-from libc.math cimport exp, expf, tanh, tanhf
-
-from ._typedefs cimport floating
+# Helpers shared by the kernels, declared from the C headers in src/.
+from ._typedefs cimport float32_t, intp_t
 
 
 cdef extern from "sklstm_omp.h" nogil:
@@ -9,24 +7,6 @@ cdef extern from "sklstm_omp.h" nogil:
     int SKLSTM_HAS_OPENMP
 
 
-cdef inline floating _sigmoid(floating x) noexcept nogil:
-    """1 / (1 + exp(-x)), without overflow: exp of a negative argument only."""
-    cdef floating z
-    if floating is float:
-        if x >= 0:
-            return 1.0 / (1.0 + expf(-x))
-        z = expf(x)
-        return z / (1.0 + z)
-    else:
-        if x >= 0:
-            return 1.0 / (1.0 + exp(-x))
-        z = exp(x)
-        return z / (1.0 + z)
-
-
-cdef inline floating _tanh(floating x) noexcept nogil:
-    """tanh(x) from libm, in the precision of x."""
-    if floating is float:
-        return tanhf(x)
-    else:
-        return tanh(x)
+cdef extern from "lstm_tile.h" nogil:
+    double sklstm_sigmoid(double x)
+    void sklstm_activation_f32(int kind, const float32_t* x, float32_t* y, intp_t n)

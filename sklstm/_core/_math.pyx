@@ -1,20 +1,38 @@
-"""Test-only twins of the scalar helpers in ``_math.pxd``."""
+"""Test-only twins of the activation helpers and the OpenMP query the kernels use."""
+import numpy as np
+
+from libc.math cimport tanh
+
+from ._math cimport SKLSTM_HAS_OPENMP, sklstm_activation_f32, sklstm_max_threads
+from ._math cimport sklstm_sigmoid
 from ._typedefs cimport float32_t, float64_t
-from ._math cimport _sigmoid, _tanh, sklstm_max_threads, SKLSTM_HAS_OPENMP
 
 
-def _py_sigmoid(double x, bint single=False):
-    """σ(x) as the kernels compute it, in float32 when ``single``."""
-    if single:
-        return _sigmoid[float32_t](<float32_t>x)
-    return _sigmoid[float64_t](x)
+def _py_sigmoid(x):
+    """σ(x) elementwise, as the kernels compute it in the precision of ``x``."""
+    return _activation(x, 0)
 
 
-def _py_tanh(double x, bint single=False):
-    """tanh(x) as the kernels compute it, in float32 when ``single``."""
-    if single:
-        return _tanh[float32_t](<float32_t>x)
-    return _tanh[float64_t](x)
+def _py_tanh(x):
+    """tanh(x) elementwise, as the kernels compute it in the precision of ``x``."""
+    return _activation(x, 1)
+
+
+def _activation(x, int kind):
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    cdef float32_t[::1] x32, y32
+    cdef float64_t[::1] x64, y64
+    cdef Py_ssize_t i
+    if x.dtype == np.float32:
+        x32, y32 = x.ravel(), out.ravel()
+        if x32.shape[0]:
+            sklstm_activation_f32(kind, &x32[0], &y32[0], x32.shape[0])
+    else:
+        x64, y64 = x.ravel(), out.ravel()
+        for i in range(x64.shape[0]):
+            y64[i] = sklstm_sigmoid(x64[i]) if kind == 0 else tanh(x64[i])
+    return out
 
 
 def _max_threads():

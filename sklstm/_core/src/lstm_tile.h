@@ -66,6 +66,21 @@ SKLSTM_INLINE sklstm_v8f sklstm_v8_sigmoid(sklstm_v8f x) {
     return 0.5f * sklstm_v8_tanh(0.5f * x) + 0.5f;
 }
 
+/* y[i] = σ(x[i]) (kind 0) or tanh(x[i]) (kind 1) as the float32 kernels
+ * compute them; for the tests. */
+static void sklstm_activation_f32(int kind, const float* x, float* y, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i += 8) {
+        float tmp[8] = {0};
+        ptrdiff_t m = n - i < 8 ? n - i : 8;
+        memcpy(tmp, x + i, m * sizeof(float));
+        sklstm_v8f v;
+        memcpy(&v, tmp, sizeof v);
+        v = kind == 0 ? sklstm_v8_sigmoid(v) : sklstm_v8_tanh(v);
+        memcpy(tmp, &v, sizeof v);
+        memcpy(y + i, tmp, m * sizeof(float));
+    }
+}
+
 /* double: libm, so that float64 results match the equations to ~1e-15. */
 SKLSTM_INLINE double sklstm_sigmoid(double x) {
     if (x >= 0) return 1.0 / (1.0 + exp(-x));

@@ -1,5 +1,5 @@
 # Helpers shared by the kernels, declared from the C headers in src/.
-from ._typedefs cimport float32_t, intp_t
+from ._typedefs cimport float32_t, float64_t, intp_t
 
 
 cdef extern from "sklstm_omp.h" nogil:
@@ -8,5 +8,5 @@ cdef extern from "sklstm_omp.h" nogil:
 
 
 cdef extern from "lstm_tile.h" nogil:
-    double sklstm_sigmoid(double x)
     void sklstm_activation_f32(int kind, const float32_t* x, float32_t* y, intp_t n)
+    void sklstm_activation_f64(int kind, const float64_t* x, float64_t* y, intp_t n)

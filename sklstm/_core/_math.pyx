@@ -1,10 +1,8 @@
 """Test-only twins of the activation helpers and the OpenMP query the kernels use."""
 import numpy as np
 
-from libc.math cimport tanh
-
-from ._math cimport SKLSTM_HAS_OPENMP, sklstm_activation_f32, sklstm_max_threads
-from ._math cimport sklstm_sigmoid
+from ._math cimport SKLSTM_HAS_OPENMP, sklstm_activation_f32, sklstm_activation_f64
+from ._math cimport sklstm_max_threads
 from ._typedefs cimport float32_t, float64_t
 
 
@@ -23,15 +21,14 @@ def _activation(x, int kind):
     out = np.empty_like(x)
     cdef float32_t[::1] x32, y32
     cdef float64_t[::1] x64, y64
-    cdef Py_ssize_t i
     if x.dtype == np.float32:
         x32, y32 = x.ravel(), out.ravel()
         if x32.shape[0]:
             sklstm_activation_f32(kind, &x32[0], &y32[0], x32.shape[0])
     else:
         x64, y64 = x.ravel(), out.ravel()
-        for i in range(x64.shape[0]):
-            y64[i] = sklstm_sigmoid(x64[i]) if kind == 0 else tanh(x64[i])
+        if x64.shape[0]:
+            sklstm_activation_f64(kind, &x64[0], &y64[0], x64.shape[0])
     return out
 
 

@@ -109,23 +109,12 @@ SKLSTM_INLINE void SK_NAME(sk_forward_cell)(
     SK_VEC i = SK_NAME(sk_loadv)(gr, nu), f = SK_NAME(sk_loadv)(gr + H, nu);
     SK_VEC g = SK_NAME(sk_loadv)(gr + 2 * H, nu), o = SK_NAME(sk_loadv)(gr + 3 * H, nu);
     SK_VEC c = SK_NAME(sk_loadv)(cprev + u0, nu), h;
-#if SK_VECTOR_MATH
-    i = sklstm_v8_sigmoid(i);
-    f = sklstm_v8_sigmoid(f);
-    g = sklstm_v8_tanh(g);
-    o = sklstm_v8_sigmoid(o);
+    i = SK_VSIGMOID(i);
+    f = SK_VSIGMOID(f);
+    g = SK_VTANH(g);
+    o = SK_VSIGMOID(o);
     c = f * c + i * g;
-    h = o * sklstm_v8_tanh(c);
-#else
-    for (int j = 0; j < SK_NU; ++j) {
-        i[j] = SK_SIGMOID(i[j]);
-        f[j] = SK_SIGMOID(f[j]);
-        g[j] = SK_TANH(g[j]);
-        o[j] = SK_SIGMOID(o[j]);
-        c[j] = f[j] * c[j] + i[j] * g[j];
-        h[j] = o[j] * SK_TANH(c[j]);
-    }
-#endif
+    h = o * SK_VTANH(c);
     SK_NAME(sk_storev)(gr, i, nu);
     SK_NAME(sk_storev)(gr + H, f, nu);
     SK_NAME(sk_storev)(gr + 2 * H, g, nu);
@@ -288,11 +277,7 @@ SKLSTM_CLONES static void SK_NAME(sklstm_backward_gates)(
             SK_VEC gg = SK_NAME(sk_loadv)(g + 2 * H + u, n);
             SK_VEC go = SK_NAME(sk_loadv)(g + 3 * H + u, n);
             SK_VEC c = SK_NAME(sk_loadv)(cells + k, n), tc;
-#if SK_VECTOR_MATH
-            tc = sklstm_v8_tanh(c);
-#else
-            for (int j = 0; j < SK_NU; ++j) tc[j] = SK_TANH(c[j]);
-#endif
+            tc = SK_VTANH(c);
             SK_VEC dh = SK_NAME(sk_loadv)(d_hidden + k, n) +
                         SK_NAME(sk_loadv)(dh_carry + k, n);
             SK_VEC dc = SK_NAME(sk_loadv)(dc_carry + k, n) + dh * go * (one - tc * tc);

@@ -62,11 +62,11 @@ def _time(fns, repeat, min_seconds=0.3):
     return [(statistics.median(t), min(t)) for t in times]
 
 
-def gemm_rate(n_threads, repeat):
-    """GFLOP/s of numpy's float32 2048^3 matmul with ``n_threads`` threads."""
+def gemm_rate(n_threads, repeat, dtype=np.float32):
+    """GFLOP/s of numpy's 2048^3 matmul in ``dtype`` with ``n_threads`` threads."""
     rng = np.random.default_rng(0)
-    a = rng.random((2048, 2048), dtype=np.float32)
-    b = rng.random((2048, 2048), dtype=np.float32)
+    a = rng.random((2048, 2048)).astype(dtype)
+    b = rng.random((2048, 2048)).astype(dtype)
     with threadpool_limits(limits=n_threads):
         ((median, _),) = _time([lambda: a @ b], repeat)
     return 2 * 2048**3 / median / 1e9
@@ -162,7 +162,7 @@ def main(argv=None):
 
     records = []
     for n_threads in args.n_threads:
-        rate = gemm_rate(n_threads, args.repeat)
+        rate = gemm_rate(n_threads, args.repeat, dtype)
         if torch is not None:
             torch.set_num_threads(n_threads)
         for T, B, D, H, variable in CONFIGS:
@@ -198,10 +198,10 @@ def main(argv=None):
                             time.strftime("bench_lstm-%Y%m%d-%H%M%S.jsonl"))
         with open(path, "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in records)
-    print_table(records, torch is not None)
+    print_table(records, torch is not None, args.dtype)
 
 
-def print_table(records, with_torch):
+def print_table(records, with_torch, dtype):
     header = (f"{'thr':>3} {'T':>5} {'B':>3} {'D':>4} {'H':>4} {'len':>4} | "
               f"{'fwd ms':>8} {'GF/s':>6} {'%gemm':>6} | "
               f"{'train ms':>9} {'GF/s':>6} {'%gemm':>6}")
@@ -224,7 +224,7 @@ def print_table(records, with_torch):
                      f"{r['torch_train_s'] / r['train_s']:>7.2f}")
         print(line)
     rates = sorted({(r["n_threads"], r["gemm_gflops"]) for r in records})
-    print("GEMM rate (numpy float32 2048^3): " + ", ".join(
+    print(f"GEMM rate (numpy {dtype} 2048^3): " + ", ".join(
         f"{g:.1f} GFLOP/s with {n} thread{'s' * (n > 1)}" for n, g in rates))
     if with_torch:
         print("fwd x, train x: time_torch / time_sklstm (above 1: sklstm is faster)")

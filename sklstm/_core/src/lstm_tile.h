@@ -66,21 +66,6 @@ SKLSTM_INLINE sklstm_v8f sklstm_v8_sigmoid(sklstm_v8f x) {
     return 0.5f * sklstm_v8_tanh(0.5f * x) + 0.5f;
 }
 
-/* y[i] = σ(x[i]) (kind 0) or tanh(x[i]) (kind 1) as the float32 kernels
- * compute them; for the tests. */
-static void sklstm_activation_f32(int kind, const float* x, float* y, ptrdiff_t n) {
-    for (ptrdiff_t i = 0; i < n; i += 8) {
-        float tmp[8] = {0};
-        ptrdiff_t m = n - i < 8 ? n - i : 8;
-        memcpy(tmp, x + i, m * sizeof(float));
-        sklstm_v8f v;
-        memcpy(&v, tmp, sizeof v);
-        v = kind == 0 ? sklstm_v8_sigmoid(v) : sklstm_v8_tanh(v);
-        memcpy(tmp, &v, sizeof v);
-        memcpy(y + i, tmp, m * sizeof(float));
-    }
-}
-
 /* double: exp by Cephes' Padé form (relative error ~2e-16) on 4 doubles at
  * once, so that float64 results match the equations to ~1e-15 at a fraction
  * of libm's cost. Rounding uses the 1.5 * 2^52 shifter, which leaves the
@@ -126,21 +111,6 @@ SKLSTM_INLINE sklstm_v4d sklstm_v4_tanh(sklstm_v4d x) {
          4.84406305325125486048E3);
     sklstm_v4d large = 1.0 - 2.0 / (sklstm_v4_exp(2.0 * x) + 1.0);
     return sklstm_v4_select(z < 0.390625, small, large);
-}
-
-/* y[i] = σ(x[i]) (kind 0) or tanh(x[i]) (kind 1) as the float64 kernels
- * compute them; for the tests. */
-static void sklstm_activation_f64(int kind, const double* x, double* y, ptrdiff_t n) {
-    for (ptrdiff_t i = 0; i < n; i += 4) {
-        double tmp[4] = {0};
-        ptrdiff_t m = n - i < 4 ? n - i : 4;
-        memcpy(tmp, x + i, m * sizeof(double));
-        sklstm_v4d v;
-        memcpy(&v, tmp, sizeof v);
-        v = kind == 0 ? sklstm_v4_sigmoid(v) : sklstm_v4_tanh(v);
-        memcpy(tmp, &v, sizeof v);
-        memcpy(y + i, tmp, m * sizeof(double));
-    }
 }
 
 #define SK_T float

@@ -41,6 +41,16 @@ SKLSTM_INLINE void SK_NAME(sk_storev)(SK_T* dst, SK_VEC v, ptrdiff_t n) {
     for (ptrdiff_t j = 0; j < n; ++j) dst[j] = tmp[j];
 }
 
+/* y[i] = σ(x[i]) (kind 0) or tanh(x[i]) (kind 1) exactly as the kernels
+ * compute them; for the tests. */
+static void SK_NAME(sklstm_activation)(int kind, const SK_T* x, SK_T* y, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i += SK_NU) {
+        const ptrdiff_t m = n - i < SK_NU ? n - i : SK_NU;
+        SK_VEC v = SK_NAME(sk_loadv)(x + i, m);
+        SK_NAME(sk_storev)(y + i, kind == 0 ? SK_VSIGMOID(v) : SK_VTANH(v), m);
+    }
+}
+
 /* The micro-kernel of every product here, on a tile of mr (<= MR) rows and
  * 4 vectors of columns:
  *     acc[r][v] += sum_k A[r * ars + k * aks] * P[k * pks + v * NU : +NU]

@@ -1,15 +1,18 @@
 """sklstm: long short-term memory networks with a scikit-learn API.
 
-The public functional kernels live in :mod:`sklstm.functional`.
+Estimators: :class:`LSTMClassifier`, :class:`LSTMRegressor`. The kernels
+under them are public in :mod:`sklstm.functional`.
 """
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__", "functional"]
+from ._classifier import LSTMClassifier  # noqa: E402
+from ._regressor import LSTMRegressor  # noqa: E402
+
+__all__ = ["LSTMClassifier", "LSTMRegressor", "__version__", "functional"]
 
 
 def __getattr__(name):
-    # Import the compiled layer lazily, so that ``import sklstm`` stays cheap.
     if name == "functional":
         import importlib
 

@@ -1,0 +1,307 @@
+"""LSTMClassifier: one label per sequence."""
+
+import numpy as np
+from scipy.special import log_softmax
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
+
+from ._base import BaseLSTM
+
+
+class LSTMClassifier(ClassifierMixin, BaseLSTM):
+    """Sequence classifier: a stack of LSTM layers followed by a softmax layer.
+
+    Each sequence gets one label. The last LSTM layer's outputs are pooled over
+    the sequence's own steps (``pooling``) and a dense softmax layer on the
+    pooled vector gives the class probabilities; training minimises the
+    cross-entropy with Adam or SGD on minibatches.
+
+    Read more in the README and in ``docs/``.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers,) or int, default=(64,)
+        The number of LSTM units of each layer, first layer first.
+    bidirectional : bool, default=False
+        Whether each layer also reads every sequence backwards (within its own
+        length) and concatenates both directions' outputs (Graves &
+        Schmidhuber 2005).
+    pooling : {"last", "mean", "max"}, default="last"
+        How the last layer's outputs become one vector per sequence: the final
+        state of each direction, or the mean or maximum over the steps.
+    dropout : float in [0, 1), default=0.0
+        Fraction of the outputs of each layer but the last zeroed while
+        training (inverted dropout); ignored with one layer.
+    solver : {"adam", "sgd"}, default="adam"
+        The optimiser: Adam, or SGD with momentum.
+    alpha : float, default=1e-4
+        Strength of the L2 penalty on the weights (not the biases), divided
+        by the batch size as in :class:`~sklearn.neural_network.MLPClassifier`.
+    batch_size : int or "auto", default="auto"
+        Sequences per minibatch; "auto" is ``min(32, n_sequences)``.
+    learning_rate_init : float, default=0.003
+        The step size of the optimiser.
+    max_iter : int, default=200
+        The maximum number of epochs (passes over the training data).
+    shuffle : bool, default=True
+        Whether to shuffle the sequences at each epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling, the validation split and
+        dropout. Same seed, data and thread count: the same model, bit for bit.
+    tol : float, default=1e-4
+        Training stops when the loss (or, with early stopping, the validation
+        score) has not improved by at least ``tol`` for ``n_iter_no_change``
+        consecutive epochs.
+    verbose : bool, default=False
+        Print one line per epoch: loss, validation score, seconds.
+    warm_start : bool, default=False
+        Whether ``fit`` starts from the weights of the previous fit.
+    momentum : float, default=0.9
+        Momentum of SGD. Only used when ``solver="sgd"``.
+    nesterovs_momentum : bool, default=True
+        Whether SGD uses Nesterov's momentum. Only used when ``solver="sgd"``.
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the training sequences
+        (stratified), stop when their accuracy stops improving, and keep the
+        weights of the best epoch.
+    validation_fraction : float, default=0.1
+        The held-out fraction. Only used when ``early_stopping=True``.
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's parameters. Only used when ``solver="adam"``.
+    n_iter_no_change : int, default=10
+        See ``tol``.
+    max_grad_norm : float or None, default=1.0
+        The gradient of every minibatch is scaled down to this global L2 norm
+        when longer (Pascanu et al. 2013): LSTMs still see exploding
+        gradients. None turns clipping off.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, as in scikit-learn's classifiers.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    recurrent_params_ : list of list of tuple
+        ``recurrent_params_[layer][direction]`` is the ``(W, U, b)`` of that
+        layer and direction (0 forward, 1 reverse) in the layout of
+        :func:`sklstm.functional.lstm_forward`: ``W (4H, n_inputs)``,
+        ``U (4H, H)``, ``b (4H,)``, gates stacked (i, f, g, o).
+    output_coef_ : ndarray of shape (n_classes, n_pooled)
+        Weights of the softmax layer; ``n_pooled`` is the last layer's size
+        times the number of directions.
+    output_intercept_ : ndarray of shape (n_classes,)
+    loss_curve_ : list of float
+        The mean training loss of each epoch.
+    validation_scores_ : list of float or None
+        Validation accuracy of each epoch, with early stopping.
+    best_validation_score_ : float or None
+        The best of them, whose weights were kept.
+    best_loss_ : float or None
+        The lowest training loss, without early stopping.
+    n_iter_ : int
+        Epochs run.
+    t_ : int
+        Sequences seen in training.
+    n_features_in_ : int
+        Features per step (sequences) or columns (tables).
+
+    See Also
+    --------
+    LSTMRegressor : The same network for real-valued targets.
+    sklearn.neural_network.MLPClassifier : Whose names and behaviour these follow.
+
+    Notes
+    -----
+    ``X`` is a 3-D array ``(n_sequences, n_timesteps, n_features)``, a list of
+    ``(T_i, n_features)`` arrays of any lengths (univariate: ``(T_i, 1)`` or
+    1-D), or a 2-D table read as univariate sequences of length
+    ``n_columns``. Computation is in float32 when ``X`` is float32 and in
+    float64 otherwise.
+
+    The defaults were chosen on JapaneseVowels (speaker recognition from
+    12-dimensional frames) and the adding problem: one layer of 64 units,
+    Adam at 3e-3 with clipping at norm 1 and batches of 32 reach their best
+    accuracy within the default 200 epochs, where 1e-3 needed several times
+    more epochs and 1e-2 became unstable on longer sequences.
+
+    References
+    ----------
+    .. [1] S. Hochreiter and J. Schmidhuber, "Long short-term memory",
+       Neural Computation 9(8), 1997.
+    .. [2] F. A. Gers, J. Schmidhuber and F. Cummins, "Learning to forget:
+       continual prediction with LSTM", Neural Computation 12(10), 2000.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm import LSTMClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = [rng.normal(size=(rng.integers(5, 15), 2)) for _ in range(60)]
+    >>> y = [int(x[:, 0].sum() > 0) for x in X]
+    >>> clf = LSTMClassifier(hidden_layer_sizes=(8,), max_iter=30,
+    ...                      random_state=0).fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseLSTM._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self, hidden_layer_sizes=(64,), *, bidirectional=False, pooling="last",
+        dropout=0.0, solver="adam", alpha=1e-4, batch_size="auto",
+        learning_rate_init=3e-3, max_iter=200, shuffle=True, random_state=None,
+        tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+        nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+        beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+        max_grad_norm=1.0, class_weight=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes, bidirectional=bidirectional, pooling=pooling,
+            dropout=dropout, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate_init=learning_rate_init, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_grad_norm=max_grad_norm,
+        )
+        self.class_weight = class_weight
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to sequences ``X`` and their labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, n_timesteps, n_features) or list
+            The sequences; see Notes.
+        y : array-like of shape (n_sequences,)
+            One label per sequence.
+        sample_weight : array-like of shape (n_sequences,), default=None
+            Weights of the sequences in the loss.
+
+        Returns
+        -------
+        self : LSTMClassifier
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over ``X`` (no early stopping), from the current weights.
+
+        Parameters
+        ----------
+        X : array-like or list
+            The sequences.
+        y : array-like of shape (n_sequences,)
+            Their labels.
+        classes : array-like of shape (n_classes,), default=None
+            Every label of the problem; required on the first call.
+        sample_weight : array-like of shape (n_sequences,), default=None
+
+        Returns
+        -------
+        self : LSTMClassifier
+        """
+        if not hasattr(self, "classes_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def _prepare_targets(self, y, first_call, classes=None):
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if first_call:
+            if classes is not None:
+                check_classification_targets(np.asarray(classes))
+                self._label_encoder = LabelEncoder().fit(classes)
+            else:
+                self._label_encoder = LabelEncoder().fit(y)
+            self.classes_ = self._label_encoder.classes_
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"The data has only one class ({self.classes_[0]!r}); a classifier "
+                    "needs at least two."
+                )
+        unseen = np.setdiff1d(y, self.classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels not in classes_ {list(self.classes_)}: "
+                f"{list(unseen[:5])}. Pass every label with classes= on the first "
+                "call to partial_fit."
+            )
+        return self._label_encoder.transform(y), len(self.classes_)
+
+    def _class_weights(self, y):
+        if self.class_weight is None:
+            return 1.0
+        return compute_sample_weight(self.class_weight, column_or_1d(y))
+
+    def _stratify_validation(self):
+        return True
+
+    def _loss(self, logits, Y, weights):
+        log_p = log_softmax(logits, axis=1)
+        rows = np.arange(len(Y))
+        total = weights.sum()
+        w = (weights / total if total > 0 else weights).astype(logits.dtype)
+        loss = -float(np.dot(w, log_p[rows, Y]))
+        d_logits = np.exp(log_p)
+        d_logits[rows, Y] -= 1
+        d_logits *= w[:, None]
+        return loss, d_logits
+
+    def _validation_score(self, logits, Y):
+        return float(np.mean(logits.argmax(axis=1) == Y))
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like or list
+            The sequences.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_sequences, n_classes)
+        """
+        return log_softmax(self._decision(self._read_predict_input(X)), axis=1)
+
+    def predict_proba(self, X):
+        """Probability of each class for each sequence.
+
+        Parameters
+        ----------
+        X : array-like or list
+            The sequences.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_sequences, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X):
+        """The most probable class of each sequence.
+
+        Parameters
+        ----------
+        X : array-like or list
+            The sequences.
+
+        Returns
+        -------
+        y : ndarray of shape (n_sequences,)
+        """
+        logits = self._decision(self._read_predict_input(X))
+        return self.classes_[logits.argmax(axis=1)]

@@ -1,0 +1,69 @@
+"""Stochastic optimizers over lists of arrays, as in scikit-learn's MLP.
+
+Each optimizer updates the arrays in place and keeps its state (velocities,
+moments) in arrays of the same shapes, so that a copy of it is a snapshot
+from which training can resume (``partial_fit``, ``warm_start``).
+"""
+
+import numpy as np
+
+__all__ = ["AdamOptimizer", "SGDOptimizer", "clip_by_global_norm"]
+
+
+class SGDOptimizer:
+    """Stochastic gradient descent with momentum (Nesterov's by default).
+
+    ``v ← momentum·v − lr·g`` then ``p ← p + v`` (or, with Nesterov,
+    ``p ← p + momentum·v − lr·g``), the updates of scikit-learn's MLP.
+    """
+
+    def __init__(self, params, learning_rate_init=0.1, momentum=0.9, nesterov=True):
+        self.learning_rate = learning_rate_init
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.velocities = [np.zeros_like(p) for p in params]
+
+    def update(self, params, grads):
+        for p, v, g in zip(params, self.velocities, grads):
+            v *= self.momentum
+            v -= self.learning_rate * g
+            if self.nesterov:
+                p += self.momentum * v - self.learning_rate * g
+            else:
+                p += v
+
+
+class AdamOptimizer:
+    """Adam (Kingma & Ba, 2014) with bias correction folded into the step size."""
+
+    def __init__(self, params, learning_rate_init=0.001, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8):
+        self.learning_rate_init = learning_rate_init
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.t = 0
+        self.ms = [np.zeros_like(p) for p in params]
+        self.vs = [np.zeros_like(p) for p in params]
+
+    def update(self, params, grads):
+        self.t += 1
+        lr = (self.learning_rate_init * np.sqrt(1 - self.beta_2**self.t)
+              / (1 - self.beta_1**self.t))
+        for p, m, v, g in zip(params, self.ms, self.vs, grads):
+            m *= self.beta_1
+            m += (1 - self.beta_1) * g
+            v *= self.beta_2
+            v += (1 - self.beta_2) * (g * g)
+            p -= lr * m / (np.sqrt(v) + self.epsilon)
+
+
+def clip_by_global_norm(grads, max_norm):
+    """Scale ``grads`` in place so that their joint L2 norm is at most ``max_norm``.
+
+    Returns the norm before clipping (Pascanu, Mikolov & Bengio, 2013).
+    """
+    norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads)))
+    if max_norm is not None and norm > max_norm:
+        scale = max_norm / norm
+        for g in grads:
+            g *= scale
+    return norm

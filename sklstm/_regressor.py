@@ -1,0 +1,193 @@
+"""LSTMRegressor: real values per sequence."""
+
+import numpy as np
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
+from sklearn.utils import check_array
+
+from ._base import BaseLSTM
+
+
+class LSTMRegressor(RegressorMixin, BaseLSTM):
+    """Sequence regressor: a stack of LSTM layers followed by a linear layer.
+
+    Each sequence gets one value (or ``n_outputs`` values). The last LSTM
+    layer's outputs are pooled over the sequence's own steps and a dense
+    linear layer maps the pooled vector to the targets; training minimises
+    half the mean squared error with Adam or SGD on minibatches.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers,) or int, default=(64,)
+        The number of LSTM units of each layer, first layer first.
+    bidirectional : bool, default=False
+        Whether each layer also reads every sequence backwards.
+    pooling : {"last", "mean", "max"}, default="last"
+        How the last layer's outputs become one vector per sequence.
+    dropout : float in [0, 1), default=0.0
+        Dropout between layers while training.
+    solver : {"adam", "sgd"}, default="adam"
+    alpha : float, default=1e-4
+        L2 penalty on the weights.
+    batch_size : int or "auto", default="auto"
+        ``min(32, n_sequences)`` for "auto".
+    learning_rate_init : float, default=0.003
+    max_iter : int, default=200
+        The maximum number of epochs.
+    shuffle : bool, default=True
+    random_state : int, RandomState instance or None, default=None
+    tol : float, default=1e-4
+    verbose : bool, default=False
+    warm_start : bool, default=False
+    momentum : float, default=0.9
+        Only used when ``solver="sgd"``.
+    nesterovs_momentum : bool, default=True
+        Only used when ``solver="sgd"``.
+    early_stopping : bool, default=False
+        Stop when the R² of a held-out ``validation_fraction`` stops improving
+        and keep the best epoch's weights.
+    validation_fraction : float, default=0.1
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Only used when ``solver="adam"``.
+    n_iter_no_change : int, default=10
+    max_grad_norm : float or None, default=1.0
+        Global-norm gradient clipping; None turns it off.
+
+    Attributes
+    ----------
+    recurrent_params_ : list of list of tuple
+        ``recurrent_params_[layer][direction]`` is ``(W, U, b)`` in the layout
+        of :func:`sklstm.functional.lstm_forward`.
+    output_coef_ : ndarray of shape (n_outputs, n_pooled)
+    output_intercept_ : ndarray of shape (n_outputs,)
+    n_outputs_ : int
+    loss_curve_ : list of float
+    validation_scores_ : list of float or None
+    best_validation_score_ : float or None
+    best_loss_ : float or None
+    n_iter_ : int
+    t_ : int
+    n_features_in_ : int
+
+    See Also
+    --------
+    LSTMClassifier : The same network for labels.
+    sklearn.neural_network.MLPRegressor : Whose names and behaviour these follow.
+
+    Notes
+    -----
+    Targets are learnt as given: scale them (for instance with
+    :class:`~sklearn.compose.TransformedTargetRegressor`) when their spread is
+    far from 1. The input forms are those of :class:`LSTMClassifier`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm import LSTMRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = [rng.normal(size=(rng.integers(5, 15), 1)) for _ in range(60)]
+    >>> y = [x.mean() for x in X]
+    >>> reg = LSTMRegressor(hidden_layer_sizes=(8,), max_iter=20,
+    ...                     random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
+
+    def __init__(
+        self, hidden_layer_sizes=(64,), *, bidirectional=False, pooling="last",
+        dropout=0.0, solver="adam", alpha=1e-4, batch_size="auto",
+        learning_rate_init=3e-3, max_iter=200, shuffle=True, random_state=None,
+        tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+        nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+        beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+        max_grad_norm=1.0,
+    ):
+        super().__init__(
+            hidden_layer_sizes, bidirectional=bidirectional, pooling=pooling,
+            dropout=dropout, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate_init=learning_rate_init, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_grad_norm=max_grad_norm,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to sequences ``X`` and their targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, n_timesteps, n_features) or list
+        y : array-like of shape (n_sequences,) or (n_sequences, n_outputs)
+        sample_weight : array-like of shape (n_sequences,), default=None
+
+        Returns
+        -------
+        self : LSTMRegressor
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over ``X`` (no early stopping), from the current weights.
+
+        Parameters
+        ----------
+        X : array-like or list
+        y : array-like of shape (n_sequences,) or (n_sequences, n_outputs)
+        sample_weight : array-like of shape (n_sequences,), default=None
+
+        Returns
+        -------
+        self : LSTMRegressor
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _prepare_targets(self, y, first_call, classes=None):
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+        y_ndim = y.ndim
+        if y.ndim == 1:
+            y = y.reshape(-1, 1)
+        if y.ndim != 2:
+            raise ValueError(f"y must be 1-D or 2-D; got shape {y.shape}.")
+        if first_call:
+            self.n_outputs_ = y.shape[1]
+            self._y_1d = y_ndim == 1
+        elif y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y.shape[1]} outputs but the model has {self.n_outputs_}."
+            )
+        return y, self.n_outputs_
+
+    def _loss(self, pred, Y, weights):
+        diff = pred - Y.astype(pred.dtype)
+        total = weights.sum()
+        w = (weights / total if total > 0 else weights).astype(pred.dtype)
+        per_seq = 0.5 * np.mean(diff * diff, axis=1)
+        return float(np.dot(w, per_seq)), diff * (w[:, None] / diff.shape[1])
+
+    def _validation_score(self, pred, Y):
+        return r2_score(Y, pred)
+
+    def predict(self, X):
+        """Predicted values of each sequence.
+
+        Parameters
+        ----------
+        X : array-like or list
+            The sequences.
+
+        Returns
+        -------
+        y : ndarray of shape (n_sequences,) or (n_sequences, n_outputs)
+        """
+        pred = self._decision(self._read_predict_input(X))
+        return pred[:, 0] if self._y_1d else pred

@@ -410,7 +410,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             warnings.warn(
                 f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached "
                 "and the optimization hasn't converged yet.",
-                ConvergenceWarning, stacklevel=3)
+                ConvergenceWarning, stacklevel=5)  # the caller of fit
         return self
 
     def _train_step(self, flat, optimizer, seqs, Y, weights, idx, rng):
@@ -451,7 +451,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             return min(32, n)
         if self.batch_size > n:
             warnings.warn(f"Got batch_size larger than sample size. It is going to be "
-                          f"clipped to {n}.", UserWarning, stacklevel=4)
+                          f"clipped to {n}.", UserWarning, stacklevel=6)
         return min(self.batch_size, n)
 
     def _class_weights(self, y):

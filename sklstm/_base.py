@@ -149,6 +149,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         intercept = rng.uniform(-bound, bound, n_outputs).astype(dtype)
         return recurrent, coef, intercept
 
+    def _param_shapes(self, n_features, n_outputs):
+        """The shapes of the arrays of :meth:`_flatten`, in order."""
+        shapes, n_in = [], n_features
+        for H in self._hidden_sizes():
+            shapes += [(4 * H, n_in), (4 * H, H), (4 * H,)] * self._n_directions
+            n_in = H * self._n_directions
+        return shapes + [(n_outputs, n_in), (n_outputs,)]
+
     @staticmethod
     def _flatten(recurrent, coef, intercept):
         flat = [a for layer in recurrent for direction in layer for a in direction]
@@ -311,6 +319,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         else:
             flat = [a.astype(dtype, copy=True) for a in self._flatten(
                 self.recurrent_params_, self.output_coef_, self.output_intercept_)]
+            expected = self._param_shapes(seqs.n_features, n_outputs)
+            if [a.shape for a in flat] != expected:
+                raise ValueError(
+                    "The fitted weights do not match hidden_layer_sizes="
+                    f"{self.hidden_layer_sizes!r} and bidirectional={self.bidirectional}"
+                    "; keep the architecture when continuing training "
+                    "(warm_start=True or partial_fit), or refit from scratch."
+                )
             optimizer = copy.deepcopy(self._optimizer) if incremental else None
             loss_curve = list(self.loss_curve_)
             validation_scores = list(getattr(self, "validation_scores_", None) or [])

@@ -212,6 +212,18 @@ def test_warm_start_continues(data):
     assert cold.n_iter_ == 3
 
 
+def test_warm_start_needs_the_same_architecture(data):
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = small(max_iter=1, warm_start=True).fit(X, y)
+    before = fitted_state(clf)
+    clf.set_params(hidden_layer_sizes=(5,))
+    with pytest.raises(ValueError, match="keep the architecture"):
+        clf.fit(X, y)
+    assert fitted_state(clf) == before
+
+
 def test_class_weight_shifts_predictions(rng):
     X = [rng.normal(size=(5, 1)) for _ in range(120)]
     y = np.array([1] * 100 + [0] * 20)

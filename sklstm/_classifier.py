@@ -43,7 +43,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         by the batch size as in :class:`~sklearn.neural_network.MLPClassifier`.
     batch_size : int or "auto", default="auto"
         Sequences per minibatch; "auto" is ``min(32, n_sequences)``.
-    learning_rate_init : float, default=0.003
+    learning_rate_init : float, default=0.01
         The step size of the optimiser.
     max_iter : int, default=200
         The maximum number of epochs (passes over the training data).
@@ -122,11 +122,14 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     ``n_columns``. Computation is in float32 when ``X`` is float32 and in
     float64 otherwise.
 
-    The defaults were chosen on JapaneseVowels (speaker recognition from
-    12-dimensional frames) and the adding problem: one layer of 64 units,
-    Adam at 3e-3 with clipping at norm 1 and batches of 32 reach their best
-    accuracy within the default 200 epochs, where 1e-3 needed several times
-    more epochs and 1e-2 became unstable on longer sequences.
+    The defaults were chosen on two tasks with one layer of 64 units:
+    JapaneseVowels (standardised; test accuracy, three seeds) and the adding
+    problem over 100 steps (3000 sequences, 40 epochs; test MSE, two seeds).
+    Adam's learning rate 1e-3 gave 0.951-0.968 and 0.0045-0.0066, 3e-3 gave
+    0.954-0.970 and 0.0006-0.0010, 1e-2 gave 0.970-0.978 and 0.0003-0.0005,
+    3e-2 gave 0.965-0.973 and 0.0001-0.0003: 1e-2 is the default, with
+    clipping at norm 1 to keep it stable. Batches of 32 and 200 epochs (most
+    fits stop earlier, when the loss stops improving) follow common practice.
 
     References
     ----------
@@ -156,7 +159,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     def __init__(
         self, hidden_layer_sizes=(64,), *, bidirectional=False, pooling="last",
         dropout=0.0, solver="adam", alpha=1e-4, batch_size="auto",
-        learning_rate_init=3e-3, max_iter=200, shuffle=True, random_state=None,
+        learning_rate_init=1e-2, max_iter=200, shuffle=True, random_state=None,
         tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
         nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
         beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,

@@ -31,7 +31,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         L2 penalty on the weights.
     batch_size : int or "auto", default="auto"
         ``min(32, n_sequences)`` for "auto".
-    learning_rate_init : float, default=0.003
+    learning_rate_init : float, default=0.01
     max_iter : int, default=200
         The maximum number of epochs.
     shuffle : bool, default=True
@@ -96,7 +96,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
     def __init__(
         self, hidden_layer_sizes=(64,), *, bidirectional=False, pooling="last",
         dropout=0.0, solver="adam", alpha=1e-4, batch_size="auto",
-        learning_rate_init=3e-3, max_iter=200, shuffle=True, random_state=None,
+        learning_rate_init=1e-2, max_iter=200, shuffle=True, random_state=None,
         tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
         nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
         beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,

@@ -31,9 +31,16 @@ from numbers import Integral
 
 import numpy as np
 
-from sklstm._core import _lstm
+from sklstm._core import _ctc, _lstm
 
-__all__ = ["LSTMGradients", "lstm_backward", "lstm_forward"]
+__all__ = [
+    "LSTMGradients",
+    "ctc_beam_search",
+    "ctc_greedy_decode",
+    "ctc_loss",
+    "lstm_backward",
+    "lstm_forward",
+]
 
 _FLOAT_DTYPES = (np.float32, np.float64)
 
@@ -455,3 +462,257 @@ def lstm_backward(cache, d_out, *, d_hn=None, d_cn=None, compute_dX=True):
     dh0[cache.order] = dh_carry
     dc0[cache.order] = dc_carry
     return LSTMGradients(dX, dW, dU, db, dh0, dc0)
+
+
+# ---------------------------------------------------------------------------
+# CTC
+
+
+def _read_logits(logits, input_lengths):
+    """``logits`` as a padded C-contiguous ``(B, T, C)`` array, and its lengths."""
+    if isinstance(logits, np.ndarray) and logits.dtype != object:
+        array = _as_float_array(logits, "logits")
+        if array.ndim != 3 or 0 in array.shape:
+            raise ValueError(
+                f"logits has shape {array.shape}; expected a non-empty (n_sequences, "
+                "n_timesteps, n_classes) array or a list of (n_timesteps_i, n_classes) "
+                "arrays."
+            )
+        B, T, _ = array.shape
+        if input_lengths is None:
+            lengths = np.full(B, T, dtype=np.intp)
+        else:
+            lengths = np.asarray(input_lengths)
+            if lengths.dtype.kind not in "iu":
+                raise TypeError(
+                    f"input_lengths must hold integers, not dtype {lengths.dtype}.")
+            if lengths.shape != (B,):
+                raise ValueError(
+                    f"input_lengths has shape {lengths.shape}; expected ({B},).")
+            bad = np.flatnonzero((lengths < 1) | (lengths > T))
+            if bad.size:
+                raise ValueError(
+                    f"input_lengths[{bad[0]}]={lengths[bad[0]]} is outside [1, {T}] "
+                    f"for logits of shape {array.shape}.")
+            lengths = lengths.astype(np.intp)
+        array = np.ascontiguousarray(array)
+    elif isinstance(logits, (list, tuple, np.ndarray)):
+        if input_lengths is not None:
+            raise ValueError("input_lengths must not be passed with a list of logits.")
+        if len(logits) == 0:
+            raise ValueError("logits is an empty list; pass at least one sequence.")
+        parts = [_as_float_array(x, f"logits[{i}]") for i, x in enumerate(logits)]
+        for i, x in enumerate(parts):
+            if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != parts[0].shape[1]:
+                raise ValueError(
+                    f"logits[{i}] has shape {x.shape}; expected (n_timesteps_i >= 1, "
+                    f"{parts[0].shape[1] if parts[0].ndim == 2 else 'n_classes'}).")
+        lengths = np.array([len(x) for x in parts], dtype=np.intp)
+        dtype = np.result_type(*parts)
+        array = np.zeros((len(parts), lengths.max(), parts[0].shape[1]), dtype=dtype)
+        for i, x in enumerate(parts):
+            array[i, : len(x)] = x
+    else:
+        raise TypeError(
+            "logits must be a (n_sequences, n_timesteps, n_classes) array or a list "
+            f"of (n_timesteps_i, n_classes) arrays; got {type(logits).__name__}.")
+    if array.shape[2] < 2:
+        raise ValueError(
+            f"logits has {array.shape[2]} class; CTC needs the blank and at least "
+            "one label.")
+    steps = np.arange(array.shape[1])
+    if not np.isfinite(array[steps[None, :] < lengths[:, None]]).all():
+        raise ValueError("logits contains NaN or infinity; check the network's output.")
+    return array, lengths
+
+
+def _check_blank(blank, n_classes):
+    if not isinstance(blank, Integral) or not 0 <= blank < n_classes:
+        raise ValueError(f"blank={blank!r} must be an integer in [0, {n_classes}).")
+    return int(blank)
+
+
+def _read_targets(targets, target_lengths, n_sequences, n_classes, blank):
+    """Concatenated labels ``(sum L,)`` and their offsets ``(B + 1,)``, checked."""
+    if isinstance(targets, (list, tuple)) or (
+            isinstance(targets, np.ndarray) and targets.dtype == object):
+        if target_lengths is not None:
+            raise ValueError("target_lengths must not be passed with a list of targets.")
+        parts = [np.asarray(t) for t in targets]
+        for i, t in enumerate(parts):
+            if t.size and (t.ndim != 1 or t.dtype.kind not in "iu"):
+                raise ValueError(f"targets[{i}] must be a 1-D array of integer labels.")
+        if len(parts) != n_sequences:
+            raise ValueError(
+                f"targets has {len(parts)} sequences but logits has {n_sequences}.")
+        lengths = np.array([t.size for t in parts], dtype=np.intp)
+        flat = (np.concatenate([t.astype(np.intp).ravel() for t in parts])
+                if lengths.sum() else np.zeros(0, dtype=np.intp))
+    else:
+        array = np.asarray(targets)
+        if array.dtype.kind not in "iu":
+            raise ValueError(f"targets must hold integer labels, not dtype {array.dtype}.")
+        if target_lengths is None:
+            raise ValueError(
+                "target_lengths is required with an array of targets (padded "
+                "(n_sequences, max_length) or concatenated (sum of lengths,)).")
+        lengths = np.asarray(target_lengths)
+        if lengths.dtype.kind not in "iu" or lengths.shape != (n_sequences,):
+            raise ValueError(
+                f"target_lengths must be {n_sequences} integers; got shape "
+                f"{lengths.shape} and dtype {lengths.dtype}.")
+        lengths = lengths.astype(np.intp)
+        if np.any(lengths < 0):
+            raise ValueError("target_lengths must not be negative.")
+        if array.ndim == 2:
+            if array.shape[0] != n_sequences or np.any(lengths > array.shape[1]):
+                raise ValueError(
+                    f"targets of shape {array.shape} do not hold {n_sequences} "
+                    f"sequences of target_lengths up to {lengths.max()}.")
+            cols = np.arange(array.shape[1])
+            flat = array[cols[None, :] < lengths[:, None]].astype(np.intp)
+        elif array.ndim == 1:
+            if array.size < lengths.sum():
+                raise ValueError(
+                    f"targets has {array.size} labels but target_lengths sum to "
+                    f"{lengths.sum()}.")
+            flat = array[: lengths.sum()].astype(np.intp)
+        else:
+            raise ValueError(f"targets has shape {array.shape}; expected 1-D or 2-D.")
+    offsets = np.zeros(n_sequences + 1, dtype=np.intp)
+    np.cumsum(lengths, out=offsets[1:])
+    bad = np.flatnonzero((flat < 0) | (flat >= n_classes) | (flat == blank))
+    if bad.size:
+        b = int(np.searchsorted(offsets, bad[0], side="right") - 1)
+        raise ValueError(
+            f"targets of sequence {b} contain the label {flat[bad[0]]}; labels must be "
+            f"in [0, {n_classes}) and differ from blank={blank}.")
+    return np.ascontiguousarray(flat), offsets, lengths
+
+
+def ctc_loss(logits, targets, *, input_lengths=None, target_lengths=None, blank=0,
+             reduction="mean", zero_infinity=False):
+    """Connectionist temporal classification loss and its gradient.
+
+    The negative log-probability of each target labelling given the frames'
+    class scores, summed over every alignment by the forward-backward
+    algorithm (Graves et al. 2006), with the log-softmax fused in.
+
+    .. warning::
+       ``logits`` are *unnormalised* scores, and ``grad`` is the gradient with
+       respect to them. PyTorch's ``ctc_loss`` takes log-probabilities and
+       differentiates with respect to those: log-probabilities are valid
+       logits here (they give the same loss), but the gradients differ —
+       ours already includes the softmax.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_sequences, n_timesteps, n_classes) or list
+        Class scores of every frame, before softmax, blank included; or a list
+        of ``(T_i, n_classes)`` arrays. float32 or float64.
+    targets : list of int arrays, or ndarray
+        A list of label sequences; or a padded ``(n_sequences, max_length)``
+        array, or the concatenation of every sequence's labels, both with
+        ``target_lengths``. Entries past a target length are ignored (zero
+        padding is fine even with ``blank=0``).
+    input_lengths : array-like of int of shape (n_sequences,), default=None
+        Frames of each sequence of a padded ``logits``, in ``[1, T]``.
+    target_lengths : array-like of int of shape (n_sequences,), default=None
+        Labels of each target; required with an array of targets.
+    blank : int, default=0
+        The index of the blank class.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        ``"none"``: one loss per sequence; ``"sum"``; ``"mean"``: each loss
+        divided by ``max(target_length, 1)``, then averaged over the batch
+        (PyTorch's definition).
+    zero_infinity : bool, default=False
+        Whether infeasible pairs (a target that needs more frames than the
+        input has) count as zero loss instead of infinity. Their gradient is
+        zero either way.
+
+    Returns
+    -------
+    loss : float or ndarray of shape (n_sequences,)
+        In float64, whatever the precision of ``logits``.
+    grad : ndarray of shape (n_sequences, n_timesteps, n_classes)
+        The gradient of the reduced loss (of the sum for ``"none"``) with
+        respect to ``logits``, in their precision; zero past each input length.
+
+    Notes
+    -----
+    The recursions run in double precision, rescaled at every frame, with a
+    log-space fallback for frames whose emissions underflow; a target of
+    ``L`` labels needs ``L`` frames plus one per pair of equal adjacent
+    labels. Sequences are processed in parallel over OpenMP threads.
+
+    References
+    ----------
+    .. [1] A. Graves, S. Fernández, F. Gomez and J. Schmidhuber,
+       "Connectionist temporal classification", ICML 2006.
+    .. [2] A. Graves, "Supervised sequence labelling with recurrent neural
+       networks", Springer 2012, chapter 7.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.functional import ctc_loss
+    >>> logits = np.zeros((1, 2, 2))          # two frames, uniform over {blank, a}
+    >>> loss, grad = ctc_loss(logits, [[1]], reduction="sum")
+    >>> round(float(np.exp(-loss)), 4)        # paths "a-", "-a", "aa": 3/4
+    0.75
+    """
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction={reduction!r} must be 'mean', 'sum' or 'none'.")
+    array, lengths = _read_logits(logits, input_lengths)
+    B, T, C = array.shape
+    blank = _check_blank(blank, C)
+    flat, offsets, target_lengths = _read_targets(targets, target_lengths, B, C, blank)
+    losses = np.empty(B, dtype=np.float64)
+    grad = np.zeros_like(array)
+    _ctc.ctc_loss(array, lengths, flat, offsets, blank, losses, grad)
+    if np.any(losses < 0):
+        raise MemoryError("not enough memory for the CTC scratch buffers")
+    if zero_infinity:
+        losses[np.isinf(losses)] = 0
+    if reduction == "none":
+        return losses, grad
+    if reduction == "sum":
+        return float(losses.sum()), grad
+    weights = 1.0 / (B * np.maximum(target_lengths, 1))
+    grad *= weights.astype(grad.dtype)[:, None, None]
+    return float(np.dot(weights, losses)), grad
+
+
+def ctc_greedy_decode(logits, *, input_lengths=None, blank=0):
+    """Best-path decoding: the most probable class of each frame, with repeats
+    merged and blanks removed (Graves et al. 2006, section 3.2).
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_sequences, n_timesteps, n_classes) or list
+        Class scores (or log-probabilities) of every frame.
+    input_lengths : array-like of int of shape (n_sequences,), default=None
+    blank : int, default=0
+
+    Returns
+    -------
+    labellings : list of ndarray of int
+        One label sequence per input sequence.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.functional import ctc_greedy_decode
+    >>> frames = np.eye(3)[[1, 1, 0, 1, 2, 2]]        # a a - a b b
+    >>> [list(map(int, l)) for l in ctc_greedy_decode(frames[None])]
+    [[1, 1, 2]]
+    """
+    array, lengths = _read_logits(logits, input_lengths)
+    blank = _check_blank(blank, array.shape[2])
+    best = array.argmax(axis=2)
+    out = []
+    for b, n in enumerate(lengths):
+        path = best[b, :n]
+        keep = (path != blank) & np.r_[True, path[1:] != path[:-1]]
+        out.append(path[keep].astype(np.intp))
+    return out

@@ -97,3 +97,37 @@ def lstm_backward(X, W, U, b, d_out, d_hn, d_cn, lengths=None, h0=None, c0=None,
             dc = dc * f
         dh0[s], dc0[s] = dh, dc
     return dX, dW, dU, db, dh0, dc0
+
+
+def _softmax(logits):
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def _collapse(path, blank):
+    out, previous = [], None
+    for k in path:
+        if k != previous and k != blank:
+            out.append(int(k))
+        previous = k
+    return tuple(out)
+
+
+def ctc_labelling_probs(logits, blank=0):
+    """Every labelling's probability, by brute force over all C**T paths."""
+    import itertools
+
+    y = _softmax(np.asarray(logits, dtype=np.float64))
+    T, C = y.shape
+    probs = {}
+    for path in itertools.product(range(C), repeat=T):
+        p = np.prod(y[np.arange(T), path])
+        key = _collapse(path, blank)
+        probs[key] = probs.get(key, 0.0) + p
+    return probs
+
+
+def ctc_loss(logits, target, blank=0):
+    """-log p(target | logits) by brute force (small T and C only)."""
+    p = ctc_labelling_probs(logits, blank).get(tuple(int(k) for k in target), 0.0)
+    return -np.log(p) if p > 0 else np.inf

@@ -716,3 +716,97 @@ def ctc_greedy_decode(logits, *, input_lengths=None, blank=0):
         keep = (path != blank) & np.r_[True, path[1:] != path[:-1]]
         out.append(path[keep].astype(np.intp))
     return out
+
+
+def ctc_beam_search(logits, *, input_lengths=None, beam_width=16, blank=0, n_best=1,
+                    return_log_probs=False):
+    """Prefix beam search decoding (Hannun et al. 2014), rescored exactly.
+
+    The search keeps the ``beam_width`` most probable prefixes at every frame,
+    merging the paths that collapse to the same prefix. Its final prefixes,
+    and the best-path (greedy) labelling, are then rescored with their exact
+    probability ``p(l | x)`` by the CTC forward recursion and ranked by it:
+    the answer is never less probable than greedy decoding's (plain prefix
+    beam search can be, with narrow beams), and with a beam wide enough it
+    is the most probable labelling.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (n_sequences, n_timesteps, n_classes) or list
+        Class scores (or log-probabilities) of every frame.
+    input_lengths : array-like of int of shape (n_sequences,), default=None
+    beam_width : int, default=16
+        Prefixes kept per frame; 1 still returns greedy decoding's answer or
+        better.
+    blank : int, default=0
+    n_best : int, default=1
+        Labellings returned per sequence, most probable first; at most
+        ``beam_width + 1``.
+    return_log_probs : bool, default=False
+        Also return their exact log-probabilities.
+
+    Returns
+    -------
+    labellings : list
+        With ``n_best=1``, one integer array per sequence; otherwise one list
+        of up to ``n_best`` arrays per sequence, best first.
+    log_probs : ndarray of shape (n_sequences, n_best)
+        With ``return_log_probs=True``; ``-inf`` where fewer labellings exist.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.functional import ctc_beam_search
+    >>> y = np.log([[0.4, 0.6], [0.4, 0.6]])  # greedy says "a" (p = 0.6**2 + 2*.4*.6)
+    >>> best = ctc_beam_search(y[None], beam_width=4)
+    >>> [list(map(int, l)) for l in best]
+    [[1]]
+    """
+    array, lengths = _read_logits(logits, input_lengths)
+    B, T, C = array.shape
+    blank = _check_blank(blank, C)
+    if not isinstance(beam_width, Integral) or beam_width < 1:
+        raise ValueError(f"beam_width={beam_width!r} must be a positive integer.")
+    if not isinstance(n_best, Integral) or not 1 <= n_best <= beam_width + 1:
+        raise ValueError(
+            f"n_best={n_best!r} must be an integer in [1, beam_width + 1 = "
+            f"{beam_width + 1}].")
+    W = int(beam_width)
+    labels = np.empty((B, W, T), dtype=np.intp)
+    found_lengths = np.zeros((B, W), dtype=np.intp)
+    n_found = np.empty(B, dtype=np.intp)
+    _ctc.ctc_beam_search(array, lengths, blank, W, labels, found_lengths, n_found,
+                         _ctc.beam_search_scratch_bytes(T, C, W))
+    if np.any(n_found < 0):
+        raise MemoryError("not enough memory for the beam search scratch buffers")
+    greedy = ctc_greedy_decode(array, input_lengths=lengths, blank=blank)
+    candidates = []
+    for b in range(B):
+        seen = {tuple(greedy[b])}
+        cands = [greedy[b]]
+        for n in range(n_found[b]):
+            prefix = labels[b, n, : found_lengths[b, n]]
+            if tuple(prefix) not in seen:
+                seen.add(tuple(prefix))
+                cands.append(prefix.copy())
+        candidates.append(cands)
+    sequence_of = np.repeat(np.arange(B, dtype=np.intp), [len(c) for c in candidates])
+    flat_cands = [c for cands in candidates for c in cands]
+    offsets = np.zeros(len(flat_cands) + 1, dtype=np.intp)
+    np.cumsum([len(c) for c in flat_cands], out=offsets[1:])
+    flat = (np.concatenate(flat_cands).astype(np.intp) if offsets[-1]
+            else np.zeros(0, dtype=np.intp))
+    log_probs = np.empty(len(flat_cands), dtype=np.float64)
+    _ctc.ctc_log_prob(array, lengths, sequence_of, flat, offsets, blank, log_probs)
+    if np.any(log_probs > 0):
+        raise MemoryError("not enough memory for the CTC scratch buffers")
+    results, scores = [], np.full((B, n_best), -np.inf)
+    start = 0
+    for b, cands in enumerate(candidates):
+        lp = log_probs[start : start + len(cands)]
+        start += len(cands)
+        order = np.argsort(-lp, kind="stable")[:n_best]
+        scores[b, : len(order)] = lp[order]
+        best = [cands[i] for i in order]
+        results.append(best[0] if n_best == 1 else best)
+    return (results, scores) if return_log_probs else results

@@ -370,30 +370,32 @@ def ctc_loss(
 def ctc_log_prob(
     const floating[:, :, ::1] logits,   # IN  (B, T, C)
     const intp_t[::1] input_lengths,    # IN  (B,)
+    const intp_t[::1] sequence_of,      # IN  (J,): the logits row of each target
     const intp_t[::1] targets,          # IN  (sum L,)
-    const intp_t[::1] target_offsets,   # IN  (B + 1,)
+    const intp_t[::1] target_offsets,   # IN  (J + 1,)
     intp_t blank,
-    double[::1] log_probs,              # OUT (B,): log p(l_b | x_b), -inf if infeasible
+    double[::1] log_probs,              # OUT (J,): log p(l_j | x), -inf if infeasible
 ):
-    """log p(l | x) of each (sequence, target) pair, by the forward recursion."""
-    cdef intp_t B = logits.shape[0], T = logits.shape[1], C = logits.shape[2]
-    cdef intp_t b, L, max_L = 0, S
+    """log p(l | x) of each target, by the forward recursion (for rescoring)."""
+    cdef intp_t J = sequence_of.shape[0], T = logits.shape[1], C = logits.shape[2]
+    cdef intp_t j, b, L, max_L = 0, S
     cdef double* scratch
     cdef intp_t per_thread
-    cdef int n_threads = min(sklstm_max_threads(), <int>B)
-    for b in range(B):
-        max_L = max(max_L, target_offsets[b + 1] - target_offsets[b])
+    cdef int n_threads = min(sklstm_max_threads(), <int>max(J, 1))
+    for j in range(J):
+        max_L = max(max_L, target_offsets[j + 1] - target_offsets[j])
     S = 2 * max_L + 1
     per_thread = T * (max_L + 1) + T + T * S
     with nogil, parallel(num_threads=n_threads):
         scratch = <double*>malloc(per_thread * sizeof(double))
-        for b in prange(B, schedule="dynamic"):
+        for j in prange(J, schedule="dynamic"):
             if scratch == NULL:
-                log_probs[b] = 1  # reported as MemoryError by the caller
+                log_probs[j] = 1  # reported as MemoryError by the caller
                 continue
-            L = target_offsets[b + 1] - target_offsets[b]
-            log_probs[b] = _log_prob(&logits[b, 0, 0], input_lengths[b], C, blank,
-                                     &targets[target_offsets[b]], L, scratch,
+            b = sequence_of[j]
+            L = target_offsets[j + 1] - target_offsets[j]
+            log_probs[j] = _log_prob(&logits[b, 0, 0], input_lengths[b], C, blank,
+                                     &targets[target_offsets[j]], L, scratch,
                                      scratch + T * (max_L + 1),
                                      scratch + T * (max_L + 1) + T)
         free(scratch)
@@ -418,3 +420,222 @@ cdef double _log_prob(
             z += exp(u[t * C + k] - m[t])
         log_z_sum += log(z)
     return log_p - log_z_sum
+
+
+cdef inline void _heap_sift_down(double* score, intp_t* item, intp_t n, intp_t i) noexcept nogil:
+    """Restore the min-heap property of (score, item) below position i."""
+    cdef intp_t child, smallest
+    cdef double ts
+    cdef intp_t ti
+    while True:
+        smallest = i
+        child = 2 * i + 1
+        if child < n and score[child] < score[smallest]:
+            smallest = child
+        if child + 1 < n and score[child + 1] < score[smallest]:
+            smallest = child + 1
+        if smallest == i:
+            return
+        ts = score[i]; score[i] = score[smallest]; score[smallest] = ts
+        ti = item[i]; item[i] = item[smallest]; item[smallest] = ti
+        i = smallest
+
+
+cdef inline void _heap_push(double* score, intp_t* item, intp_t* n, intp_t capacity,
+                            double s, intp_t it) noexcept nogil:
+    """Keep the `capacity` largest scores seen (a min-heap of them)."""
+    cdef intp_t i, parent
+    cdef double ts
+    cdef intp_t ti
+    if n[0] < capacity:
+        i = n[0]
+        n[0] += 1
+        score[i] = s
+        item[i] = it
+        while i > 0:
+            parent = (i - 1) // 2
+            if score[parent] <= score[i]:
+                break
+            ts = score[i]; score[i] = score[parent]; score[parent] = ts
+            ti = item[i]; item[i] = item[parent]; item[parent] = ti
+            i = parent
+    elif s > score[0]:
+        score[0] = s
+        item[0] = it
+        _heap_sift_down(score, item, n[0], 0)
+
+
+cdef intp_t _beam_search_sequence(
+    const floating* u, intp_t Tb, intp_t C, intp_t blank, intp_t W,
+    intp_t* out_labels,     # OUT (W, T_max): the final prefixes, best beam score first
+    intp_t* out_lengths,    # OUT (W,)
+    intp_t T_max,
+    char* scratch,
+) noexcept nogil:
+    """Prefix beam search (Hannun et al. 2014) over one sequence; returns the
+    number of final prefixes. Scores are probabilities rescaled every frame.
+
+    Prefixes are nodes of a trie (parent, last label) grown by at most W
+    nodes a frame. An extension of beam i by label c that equals another
+    beam j (j's parent is i and its label c) is merged into j, so that every
+    prefix's probability gathers all the paths kept that collapse to it."""
+    cdef intp_t capacity = 1 + Tb * W
+    cdef intp_t* parent = <intp_t*>scratch
+    cdef intp_t* label = parent + capacity
+    cdef intp_t* slot = label + capacity           # beam slot of a node, or -1
+    cdef intp_t* node = slot + capacity            # (W,) current beams
+    cdef intp_t* next_node = node + W
+    cdef intp_t* heap_item = next_node + W         # (W,) candidate ids
+    cdef double* pb = <double*>(heap_item + W)     # (W,) paths ending in blank
+    cdef double* pnb = pb + W                      # (W,) paths ending in a label
+    cdef double* stay_pb = pnb + W
+    cdef double* stay_pnb = stay_pb + W
+    cdef double* next_pb = stay_pnb + W
+    cdef double* next_pnb = next_pb + W
+    cdef double* heap_score = next_pnb + W
+    cdef double* y = heap_score + W                # (C,) the frame's softmax
+    cdef char* skip = <char*>(y + C)               # (W, C) merged extensions
+    cdef intp_t n_nodes = 1, n_beams = 1, n_heap, t, i, j, k, c, last, it, n
+    cdef double mx, z, total, sc
+    cdef const floating* ut
+    parent[0] = -1
+    label[0] = -1
+    for i in range(capacity):
+        slot[i] = -1
+    for i in range(W * C):
+        skip[i] = 0
+    node[0] = 0
+    slot[0] = 0
+    pb[0] = 1.0
+    pnb[0] = 0.0
+    for t in range(Tb):
+        ut = u + t * C
+        mx = ut[0]
+        for k in range(1, C):
+            if ut[k] > mx:
+                mx = ut[k]
+        z = 0
+        for k in range(C):
+            y[k] = exp(ut[k] - mx)
+            z += y[k]
+        for k in range(C):
+            y[k] /= z
+        # prefixes that stay: a blank, or the last label repeated
+        for i in range(n_beams):
+            stay_pb[i] = (pb[i] + pnb[i]) * y[blank]
+            stay_pnb[i] = pnb[i] * y[label[node[i]]] if node[i] != 0 else 0.0
+        # extensions that are already beams: merge them into those beams
+        for j in range(n_beams):
+            if node[j] == 0:
+                continue
+            i = slot[parent[node[j]]]
+            if i < 0:
+                continue
+            c = label[node[j]]
+            last = label[node[i]]
+            stay_pnb[j] += (pb[i] if c == last else pb[i] + pnb[i]) * y[c]
+            skip[i * C + c] = 1
+        # the W best candidates: item = i for "stay", W + i * C + c to extend
+        n_heap = 0
+        for i in range(n_beams):
+            sc = stay_pb[i] + stay_pnb[i]
+            if sc > 0:
+                _heap_push(heap_score, heap_item, &n_heap, W, sc, i)
+        for i in range(n_beams):
+            total = pb[i] + pnb[i]
+            last = label[node[i]]
+            for c in range(C):
+                if c == blank or skip[i * C + c]:
+                    continue
+                sc = (pb[i] if c == last else total) * y[c]
+                if sc > 0 and (n_heap < W or sc > heap_score[0]):
+                    _heap_push(heap_score, heap_item, &n_heap, W, sc, W + i * C + c)
+        for j in range(n_beams):
+            if node[j] != 0 and slot[parent[node[j]]] >= 0:
+                skip[slot[parent[node[j]]] * C + label[node[j]]] = 0
+        # the new beams, rescaled so that the best has score 1
+        mx = 0
+        for n in range(n_heap):
+            it = heap_item[n]
+            if it < W:
+                next_node[n] = node[it]
+                next_pb[n] = stay_pb[it]
+                next_pnb[n] = stay_pnb[it]
+            else:
+                i = (it - W) // C
+                c = (it - W) % C
+                parent[n_nodes] = node[i]
+                label[n_nodes] = c
+                next_node[n] = n_nodes
+                n_nodes += 1
+                next_pb[n] = 0.0
+                next_pnb[n] = heap_score[n]
+            if next_pb[n] + next_pnb[n] > mx:
+                mx = next_pb[n] + next_pnb[n]
+        if not mx > 0:
+            mx = 1.0
+        for i in range(n_beams):
+            slot[node[i]] = -1
+        n_beams = n_heap
+        for n in range(n_beams):
+            node[n] = next_node[n]
+            pb[n] = next_pb[n] / mx
+            pnb[n] = next_pnb[n] / mx
+            slot[node[n]] = n
+    # best first, by beam score
+    for n in range(n_beams):
+        heap_score[n] = pb[n] + pnb[n]
+        heap_item[n] = n
+    for i in range(1, n_beams):  # insertion sort, descending
+        j = i
+        while j > 0 and heap_score[j - 1] < heap_score[j]:
+            sc = heap_score[j]; heap_score[j] = heap_score[j - 1]; heap_score[j - 1] = sc
+            it = heap_item[j]; heap_item[j] = heap_item[j - 1]; heap_item[j - 1] = it
+            j -= 1
+    for n in range(n_beams):
+        k = node[heap_item[n]]
+        i = 0
+        while k != 0:
+            i += 1
+            k = parent[k]
+        out_lengths[n] = i
+        k = node[heap_item[n]]
+        while k != 0:
+            i -= 1
+            out_labels[n * T_max + i] = label[k]
+            k = parent[k]
+    return n_beams
+
+
+def beam_search_scratch_bytes(intp_t T, intp_t C, intp_t W):
+    """Bytes of scratch one thread needs for _beam_search_sequence."""
+    cdef intp_t capacity = 1 + T * W
+    return (3 * capacity + 3 * W) * sizeof(intp_t) + (8 * W + C) * sizeof(double) \
+        + W * C
+
+
+def ctc_beam_search(
+    const floating[:, :, ::1] logits,   # IN  (B, T, C)
+    const intp_t[::1] input_lengths,    # IN  (B,)
+    intp_t blank,
+    intp_t beam_width,
+    intp_t[:, :, ::1] labels,           # OUT (B, W, T): prefixes, best beam score first
+    intp_t[:, ::1] lengths,             # OUT (B, W)
+    intp_t[::1] n_found,                # OUT (B,)
+    intp_t scratch_bytes,
+):
+    """Prefix beam search over every sequence, in parallel over sequences."""
+    cdef intp_t B = logits.shape[0], T = logits.shape[1], C = logits.shape[2], b
+    cdef char* scratch
+    cdef int n_threads = min(sklstm_max_threads(), <int>B)
+    with nogil, parallel(num_threads=n_threads):
+        scratch = <char*>malloc(scratch_bytes)
+        for b in prange(B, schedule="dynamic"):
+            if scratch == NULL:
+                n_found[b] = -1
+                continue
+            n_found[b] = _beam_search_sequence(
+                &logits[b, 0, 0], input_lengths[b], C, blank, beam_width,
+                &labels[b, 0, 0], &lengths[b, 0], T, scratch)
+        free(scratch)
+    return 0

@@ -31,6 +31,19 @@ from ._typedefs cimport floating, intp_t
 
 # Below this, a rescaled frame sum is treated as underflowed (section note above).
 cdef double _TINY = 1e-280
+# Above this, a sum of rescaled products is exact to double precision even if
+# some of its terms underflowed (each is below 1e-308, relative 1e-58).
+cdef double _SAFE = 1e-250
+
+
+cdef bint _feasible(const intp_t* labels, intp_t L, intp_t Tb) noexcept nogil:
+    """Whether L labels fit Tb frames: one frame each, plus a blank between
+    equal neighbours."""
+    cdef intp_t k, needed = L
+    for k in range(1, L):
+        if labels[k] == labels[k - 1]:
+            needed += 1
+    return needed <= Tb
 
 
 cdef inline bint _skip_allowed(const intp_t* labels, intp_t s) noexcept nogil:
@@ -66,7 +79,7 @@ cdef double _forward(
     """log(p(l | x) prod_t Z_t), with Z_t the normaliser of exp(u_t - max u_t);
     -inf when the target cannot be aligned. Fills e, m and alpha."""
     cdef intp_t S = 2 * L + 1, t, s
-    cdef double total, a, log_scale = 0, best
+    cdef double total, a, log_scale = 0, best, inv
     cdef double* prev
     cdef double* cur
     underflow[0] = False
@@ -98,19 +111,20 @@ cdef double _forward(
             a *= e[t * (L + 1) + ((s + 1) >> 1 if s & 1 else 0)]
             cur[s] = a
             total += a
-            # Every state reachable from the start that can still reach the
-            # end has a positive forward variable in exact arithmetic.
-            if a == 0 and s <= 2 * t + 1 and s >= S - 2 * (Tb - t):
-                underflow[0] = True
         if not total > _TINY:
             _log_space_frame(u + t * C, C, blank, labels, L, prev, cur, m[t],
                              &log_scale)
         else:
+            inv = 1 / total
             for s in range(S):
-                cur[s] /= total
+                cur[s] *= inv
             log_scale += log(total)
     cur = alpha + (Tb - 1) * S
     best = cur[S - 1] + (cur[S - 2] if S > 1 else 0)
+    # The final states may hold a tiny share of the last frame's mass (the
+    # rest on states that cannot finish): below _SAFE, that share may have
+    # lost digits or underflowed, and the caller recomputes in logs.
+    underflow[0] = not best > _SAFE
     if best <= 0:
         return -INFINITY
     return log_scale + log(best)
@@ -160,6 +174,10 @@ cdef double _sequence_loss_grad(
     cdef floating* g
     cdef const floating* ut
     cdef bint underflow
+    if not _feasible(labels, L, Tb):
+        for t in range(Tb * C):
+            grad[t] = 0
+        return INFINITY
     log_p = _forward(u, Tb, C, blank, labels, L, e, m, alpha, &underflow)
     if underflow:
         return _sequence_loss_grad_logs(u, Tb, C, blank, labels, L, grad, alpha, beta,
@@ -190,7 +208,7 @@ cdef double _sequence_loss_grad(
         for s in range(S):
             beta_prev[s] = at[s] * beta[s]
             gamma_sum += beta_prev[s]
-        if not gamma_sum > _TINY:
+        if not gamma_sum > _SAFE:
             return _sequence_loss_grad_logs(u, Tb, C, blank, labels, L, grad,
                                             alpha, beta, beta_prev, m)
         if gamma_sum > 0:
@@ -212,10 +230,6 @@ cdef double _sequence_loss_grad(
                 b += beta_prev[s + 2]
             beta[s] = b
             total += b
-            if b == 0 and s <= 2 * t - 1 and s >= S - 2 * (Tb - t + 1):
-                # underflow of a state that matters (see _forward): redo in logs
-                return _sequence_loss_grad_logs(u, Tb, C, blank, labels, L, grad,
-                                                alpha, beta, beta_prev, m)
         if not total > _TINY:
             total = _rescale_log(beta, S)
         for s in range(S):
@@ -408,8 +422,10 @@ cdef double _log_prob(
 ) noexcept nogil:
     cdef intp_t t, k
     cdef bint underflow
-    cdef double log_p = _forward(u, Tb, C, blank, labels, L, e, m, alpha, &underflow)
-    cdef double z, log_z_sum = 0
+    cdef double log_p, z, log_z_sum = 0
+    if not _feasible(labels, L, Tb):
+        return -INFINITY
+    log_p = _forward(u, Tb, C, blank, labels, L, e, m, alpha, &underflow)
     if underflow:
         return -_loss_in_logs(u, Tb, C, blank, labels, L, alpha, m)
     if log_p == -INFINITY:

@@ -1,15 +1,18 @@
 """sklstm: long short-term memory networks with a scikit-learn API.
 
-Estimators: :class:`LSTMClassifier`, :class:`LSTMRegressor`. The kernels
+Estimators: :class:`LSTMClassifier`, :class:`LSTMRegressor`,
+:class:`CTCSequenceLabeler`. The kernels
 under them are public in :mod:`sklstm.functional`.
 """
 
 __version__ = "0.1.0.dev0"
 
 from ._classifier import LSTMClassifier  # noqa: E402
+from ._ctc import CTCSequenceLabeler  # noqa: E402
 from ._regressor import LSTMRegressor  # noqa: E402
 
-__all__ = ["LSTMClassifier", "LSTMRegressor", "__version__", "functional"]
+__all__ = ["CTCSequenceLabeler", "LSTMClassifier", "LSTMRegressor", "__version__",
+           "functional"]
 
 
 def __getattr__(name):

@@ -37,7 +37,6 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "bidirectional": ["boolean"],
-        "pooling": [StrOptions({"last", "mean", "max"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "solver": [StrOptions({"adam", "sgd"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -62,7 +61,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     @abstractmethod
     def __init__(
-        self, hidden_layer_sizes, *, bidirectional, pooling, dropout, solver, alpha,
+        self, hidden_layer_sizes, *, bidirectional, dropout, solver, alpha,
         batch_size, learning_rate_init, max_iter, shuffle, random_state, tol,
         verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
         validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change,
@@ -70,7 +69,6 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.bidirectional = bidirectional
-        self.pooling = pooling
         self.dropout = dropout
         self.solver = solver
         self.alpha = alpha
@@ -99,12 +97,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """``(Y, n_outputs)``: the targets as the output layer's loss reads them."""
 
     @abstractmethod
-    def _loss(self, logits, Y, weights):
+    def _loss(self, logits, Y, weights, lengths):
         """``(loss, d_logits)`` of the weighted mean loss of a batch."""
 
     @abstractmethod
-    def _validation_score(self, logits, Y):
+    def _validation_score(self, logits, Y, lengths):
         """The early-stopping score of validation predictions (higher is better)."""
+
+    # True: the output layer applies to every step (CTC), not to a pooling.
+    _per_step = False
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -197,7 +198,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 out = out * mask
             layers.append((caches, mask))
             inputs, kwargs = out, {"lengths": lengths}
-        pooled, argmax = self._pool(inputs, finals, lengths)
+        if self._per_step:
+            pooled, argmax = inputs, None
+        else:
+            pooled, argmax = self._pool(inputs, finals, lengths)
         logits = pooled @ coef.T + intercept
         if not training:
             return logits
@@ -217,12 +221,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """Gradients of every array of ``flat``, in the same order."""
         recurrent, coef, _ = self._unflatten(flat)
         layers, pooled, argmax, out_shape = memory
-        d_coef = d_logits.T @ pooled
-        d_intercept = d_logits.sum(axis=0)
+        n_out = d_logits.shape[-1]
+        d_coef = d_logits.reshape(-1, n_out).T @ pooled.reshape(-1, pooled.shape[-1])
+        d_intercept = d_logits.reshape(-1, n_out).sum(axis=0)
         d_pooled = d_logits @ coef
         H = out_shape[2] // self._n_directions
         d_out, d_final = None, [None] * self._n_directions
-        if self.pooling == "last":
+        if self._per_step:
+            d_out = d_pooled
+        elif self.pooling == "last":
             d_final = [d_pooled[:, d * H : (d + 1) * H] for d in range(self._n_directions)]
         elif self.pooling == "mean":
             d_out = np.broadcast_to(
@@ -294,7 +301,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                                         fitted_kind=self._input_kind,
                                         n_features=self._n_step_features)
         n = len(seqs)
-        y = np.asarray(y) if not hasattr(y, "iloc") else y.to_numpy()
+        y = self._target_array(y)
         if y.shape[0] != n:
             raise ValueError(
                 f"X has {n} sequences but y has {y.shape[0]} values; pass one target "
@@ -303,7 +310,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         weights = _check_sample_weight(sample_weight, np.empty((n, 1)),
                                        dtype=np.float64, ensure_non_negative=True)
         Y, n_outputs = self._prepare_targets(y, first_call=first, classes=classes)
-        weights = weights * self._class_weights(y)
+        weights = self._check_targets(Y, seqs.lengths,
+                                      weights * self._class_weights(y))
         if weights.sum() <= 0:
             raise ValueError("Sample weights must contain at least one non-zero number.")
         dtype = seqs.dtype
@@ -368,9 +376,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             epoch_loss = total / len(order)
             loss_curve.append(epoch_loss)
             if early_stopping:
-                logits = self._forward(flat, val_seqs.batch(range(len(val_seqs))),
-                                       val_seqs.lengths)
-                score = self._validation_score(logits, Y[val_idx])
+                score = self._validation_score(
+                    self._forward(flat, val_seqs.batch(range(len(val_seqs))),
+                                  val_seqs.lengths), Y[val_idx], val_seqs.lengths)
                 validation_scores.append(score)
                 improved = score > best_score + self.tol
                 if score > best_score:
@@ -432,7 +440,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _train_step(self, flat, optimizer, seqs, Y, weights, idx, rng):
         lengths = seqs.lengths[idx]
         logits, memory = self._forward(flat, seqs.batch(idx), lengths, rng)
-        loss, d_logits = self._loss(logits, Y[idx], weights[idx])
+        loss, d_logits = self._loss(logits, Y[idx], weights[idx], lengths)
         if not np.isfinite(loss):
             raise ValueError(
                 f"The training loss became {loss} after {self.__dict__.get('t_', 0)} "
@@ -469,6 +477,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             warnings.warn(f"Got batch_size larger than sample size. It is going to be "
                           f"clipped to {n}.", UserWarning, stacklevel=6)
         return min(self.batch_size, n)
+
+    def _check_targets(self, Y, lengths, weights):
+        """The sample weights, after any check of the targets against lengths."""
+        return weights
+
+    def _target_array(self, y):
+        return np.asarray(y) if not hasattr(y, "iloc") else y.to_numpy()
 
     def _class_weights(self, y):
         return 1.0

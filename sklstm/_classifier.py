@@ -153,6 +153,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
 
     _parameter_constraints: dict = {
         **BaseLSTM._parameter_constraints,
+        "pooling": [StrOptions({"last", "mean", "max"})],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
@@ -166,7 +167,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         max_grad_norm=1.0, class_weight=None,
     ):
         super().__init__(
-            hidden_layer_sizes, bidirectional=bidirectional, pooling=pooling,
+            hidden_layer_sizes, bidirectional=bidirectional,
             dropout=dropout, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate_init=learning_rate_init, max_iter=max_iter,
             shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
@@ -176,6 +177,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
         )
+        self.pooling = pooling
         self.class_weight = class_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -251,7 +253,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     def _stratify_validation(self):
         return True
 
-    def _loss(self, logits, Y, weights):
+    def _loss(self, logits, Y, weights, lengths):
         log_p = log_softmax(logits, axis=1)
         rows = np.arange(len(Y))
         total = weights.sum()
@@ -262,7 +264,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         d_logits *= w[:, None]
         return loss, d_logits
 
-    def _validation_score(self, logits, Y):
+    def _validation_score(self, logits, Y, lengths):
         return float(np.mean(logits.argmax(axis=1) == Y))
 
     def predict_log_proba(self, X):

@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import StrOptions
 
 from ._base import BaseLSTM
 
@@ -93,6 +94,11 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
     (2,)
     """
 
+    _parameter_constraints: dict = {
+        **BaseLSTM._parameter_constraints,
+        "pooling": [StrOptions({"last", "mean", "max"})],
+    }
+
     def __init__(
         self, hidden_layer_sizes=(64,), *, bidirectional=False, pooling="last",
         dropout=0.0, solver="adam", alpha=1e-4, batch_size="auto",
@@ -103,7 +109,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         max_grad_norm=1.0,
     ):
         super().__init__(
-            hidden_layer_sizes, bidirectional=bidirectional, pooling=pooling,
+            hidden_layer_sizes, bidirectional=bidirectional,
             dropout=dropout, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate_init=learning_rate_init, max_iter=max_iter,
             shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
@@ -113,6 +119,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_grad_norm=max_grad_norm,
         )
+        self.pooling = pooling
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -167,14 +174,14 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
             )
         return y, self.n_outputs_
 
-    def _loss(self, pred, Y, weights):
+    def _loss(self, pred, Y, weights, lengths):
         diff = pred - Y.astype(pred.dtype)
         total = weights.sum()
         w = (weights / total if total > 0 else weights).astype(pred.dtype)
         per_seq = 0.5 * np.mean(diff * diff, axis=1)
         return float(np.dot(w, per_seq)), diff * (w[:, None] / diff.shape[1])
 
-    def _validation_score(self, pred, Y):
+    def _validation_score(self, pred, Y, lengths):
         return r2_score(Y, pred)
 
     def predict(self, X):

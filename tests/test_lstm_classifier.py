@@ -238,8 +238,8 @@ def test_diverging_loss_raises_and_leaves_the_model(data):
     X, y = data
 
     class Diverging(LSTMClassifier):
-        def _loss(self, logits, Y, weights):
-            loss, d_logits = super()._loss(logits, Y, weights)
+        def _loss(self, logits, Y, weights, lengths):
+            loss, d_logits = super()._loss(logits, Y, weights, lengths)
             return (np.nan if self.warm_start else loss), d_logits
 
     with warnings.catch_warnings():

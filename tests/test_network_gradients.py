@@ -39,10 +39,10 @@ def test_network_gradient_matches_finite_differences(rng, Estimator, config):
     def loss(flat):
         # the same dropout mask at every evaluation: a fresh, equal seed
         logits, _ = est._forward(flat, batch, lens, np.random.RandomState(1))
-        return est._loss(logits, Y, weights)[0]
+        return est._loss(logits, Y, weights, lens)[0]
 
     logits, memory = est._forward(flat, batch, lens, np.random.RandomState(1))
-    _, d_logits = est._loss(logits, Y, weights)
+    _, d_logits = est._loss(logits, Y, weights, lens)
     grads = est._backward(flat, memory, d_logits, lens)
     assert len(grads) == len(flat)
     eps = 1e-6

@@ -1,5 +1,6 @@
-"""Data sets shipped with sklstm."""
+"""Data sets shipped with sklstm, or built from real data on every machine."""
 
+from ._digit_strings import make_digit_strings
 from ._japanese_vowels import load_japanese_vowels
 
-__all__ = ["load_japanese_vowels"]
+__all__ = ["load_japanese_vowels", "make_digit_strings"]

@@ -1,0 +1,312 @@
+"""CTCSequenceLabeler: an unsegmented label sequence per input sequence."""
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+from scipy.special import log_softmax
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval
+
+from ._base import BaseLSTM
+from .functional import ctc_beam_search, ctc_greedy_decode, ctc_loss
+from .metrics import label_error_rate
+
+_BLANK = 0  # inside the model, class 0 is the blank and class j + 1 is classes_[j]
+
+
+class CTCSequenceLabeler(BaseLSTM):
+    """Sequence labelling with connectionist temporal classification.
+
+    A stack of (by default bidirectional) LSTM layers with a softmax over the
+    labels plus a blank at every step, trained with the CTC loss (Graves et
+    al. 2006): each training sequence comes with the labels it contains, in
+    order, but not where they are — handwriting or speech to text. ``predict``
+    decodes each sequence's outputs into a label sequence.
+
+    It is not a classifier: its targets are sequences, so model selection
+    splits with plain ``KFold``; ``score`` is ``1 - label_error_rate``.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers,) or int, default=(64,)
+        The number of LSTM units of each layer (per direction).
+    bidirectional : bool, default=True
+        Whether each layer also reads every sequence backwards (Graves &
+        Schmidhuber 2005): labels often depend on what follows.
+    beam_width : int, default=1
+        Prefixes kept by the prefix beam search of ``predict``; 1 is greedy
+        (best-path) decoding. Wider beams are never worse than greedy (see
+        :func:`sklstm.functional.ctc_beam_search`).
+    zero_infinity : bool, default=False
+        What to do with training sequences too short for their labels (a
+        string of L labels needs L frames, plus one between equal neighbours):
+        raise a ``ValueError`` naming them, or skip them with a warning.
+    dropout, solver, alpha, batch_size, learning_rate_init, max_iter, shuffle, \
+random_state, tol, verbose, warm_start, momentum, nesterovs_momentum, \
+early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, \
+max_grad_norm
+        As in :class:`LSTMClassifier`; early stopping watches ``score``
+        (one minus the label error rate) on the held-out sequences.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The label alphabet, sorted (characters when ``y`` holds strings). The
+        blank is internal.
+    recurrent_params_ : list of list of tuple
+        ``recurrent_params_[layer][direction]`` is ``(W, U, b)`` in the layout
+        of :func:`sklstm.functional.lstm_forward`.
+    output_coef_ : ndarray of shape (n_classes + 1, n_hidden_last)
+        The per-step output layer; row 0 is the blank, row ``j + 1`` is
+        ``classes_[j]``.
+    output_intercept_ : ndarray of shape (n_classes + 1,)
+    loss_curve_, validation_scores_, best_validation_score_, best_loss_, \
+n_iter_, t_, n_features_in_
+        As in :class:`LSTMClassifier`; the loss is the CTC loss of each
+        sequence divided by its number of labels.
+
+    See Also
+    --------
+    sklstm.functional.ctc_loss : The loss, usable on its own.
+
+    References
+    ----------
+    .. [1] A. Graves, S. Fernández, F. Gomez and J. Schmidhuber,
+       "Connectionist temporal classification: labelling unsegmented
+       sequence data with recurrent neural networks", ICML 2006.
+
+    Examples
+    --------
+    >>> from sklstm import CTCSequenceLabeler
+    >>> from sklstm.datasets import make_digit_strings
+    >>> X, y = make_digit_strings(200, max_digits=3, random_state=0)
+    >>> model = CTCSequenceLabeler(hidden_layer_sizes=(16,), max_iter=2,
+    ...                            random_state=0).fit(X, y)  # doctest: +SKIP
+    >>> model.predict(X[:2])  # strings in, strings out  # doctest: +SKIP
+    """
+
+    _per_step = True
+
+    _parameter_constraints: dict = {
+        **BaseLSTM._parameter_constraints,
+        "beam_width": [Interval(Integral, 1, None, closed="left")],
+        "zero_infinity": ["boolean"],
+    }
+
+    def __init__(
+        self, hidden_layer_sizes=(64,), *, bidirectional=True, beam_width=1,
+        zero_infinity=False, dropout=0.0, solver="adam", alpha=1e-4,
+        batch_size="auto", learning_rate_init=1e-2, max_iter=200, shuffle=True,
+        random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+        nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+        beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+        max_grad_norm=1.0,
+    ):
+        super().__init__(
+            hidden_layer_sizes, bidirectional=bidirectional, dropout=dropout,
+            solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate_init=learning_rate_init, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_grad_norm=max_grad_norm,
+        )
+        self.beam_width = beam_width
+        self.zero_infinity = zero_infinity
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to sequences ``X`` and their label sequences ``y``.
+
+        Parameters
+        ----------
+        X : list of ndarray of shape (n_timesteps_i, n_features), or 3-D array
+        y : list of sequences
+            One label sequence per input sequence: strings (read as sequences
+            of characters), or lists or arrays of hashable labels.
+        sample_weight : array-like of shape (n_sequences,), default=None
+
+        Returns
+        -------
+        self : CTCSequenceLabeler
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over ``X`` (no early stopping), from the current weights.
+
+        The label alphabet is fixed by the first call: later calls may only
+        use its labels.
+
+        Parameters
+        ----------
+        X : list of ndarray or 3-D array
+        y : list of sequences
+        sample_weight : array-like of shape (n_sequences,), default=None
+
+        Returns
+        -------
+        self : CTCSequenceLabeler
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _target_array(self, y):
+        y = list(y)
+        array = np.empty(len(y), dtype=object)
+        for i, labels in enumerate(y):
+            array[i] = labels
+        return array
+
+    def _prepare_targets(self, y, first_call, classes=None):
+        is_str = [isinstance(t, str) for t in y]
+        if any(is_str) and not all(is_str):
+            raise ValueError("y mixes strings and other label sequences; pass one kind.")
+        seqs = []
+        for i, t in enumerate(y):
+            if isinstance(t, str):
+                seqs.append(list(t))
+            else:
+                t = np.asarray(t, dtype=object).ravel() if np.ndim(t) else None
+                if t is None:
+                    raise ValueError(
+                        f"y[{i}] is a single value; each target must be a sequence of "
+                        "labels (a string, list or 1-D array).")
+                seqs.append(list(t))
+        if first_call:
+            alphabet = sorted({label for s in seqs for label in s}, key=_sort_key)
+            if not alphabet:
+                raise ValueError("y holds no labels at all; nothing to learn.")
+            self.classes_ = np.array(alphabet, dtype=object if not all(is_str)
+                                     else str)
+            self._y_is_str = all(is_str) and len(y) > 0
+        index = {label: k + 1 for k, label in enumerate(self.classes_)}
+        Y = np.empty(len(seqs), dtype=object)
+        for i, s in enumerate(seqs):
+            try:
+                Y[i] = np.array([index[label] for label in s], dtype=np.intp)
+            except KeyError as exc:
+                raise ValueError(
+                    f"y[{i}] contains the label {exc.args[0]!r}, which is not in "
+                    f"classes_; the alphabet is fixed by the first fit.") from None
+        return Y, len(self.classes_) + 1
+
+    def _check_targets(self, Y, lengths, weights):
+        """Zero the weight of, or raise for, sequences shorter than their labels."""
+        needed = np.array([len(t) + int(np.sum(t[1:] == t[:-1])) for t in Y])
+        bad = np.flatnonzero(needed > lengths)
+        if not bad.size:
+            return weights
+        if not self.zero_infinity:
+            shown = ", ".join(str(i) for i in bad[:10])
+            raise ValueError(
+                f"{bad.size} sequences are shorter than their labels need (a label "
+                "per frame, plus a frame between equal neighbours), so their CTC "
+                f"loss is infinite: indices {shown}{' ...' if bad.size > 10 else ''}. "
+                "Drop them, or pass zero_infinity=True to skip them.")
+        warnings.warn(
+            f"Skipping {bad.size} of {len(Y)} sequences that are too short for their "
+            "labels (zero_infinity=True).", UserWarning, stacklevel=6)
+        weights = weights.copy()
+        weights[bad] = 0
+        return weights
+
+    def _class_weights(self, y):
+        return 1.0
+
+    def _loss(self, logits, Y, weights, lengths):
+        per_label = np.array([max(len(t), 1) for t in Y], dtype=np.float64)
+        losses, grad = ctc_loss(logits, list(Y), input_lengths=lengths, blank=_BLANK,
+                                reduction="none", zero_infinity=True)
+        total = weights.sum()
+        w = weights / (total if total > 0 else 1.0) / per_label
+        grad *= w.astype(grad.dtype)[:, None, None]
+        return float(np.dot(w, losses)), grad
+
+    def _validation_score(self, logits, Y, lengths):
+        decoded = ctc_greedy_decode(logits, input_lengths=lengths, blank=_BLANK)
+        return 1.0 - label_error_rate(list(Y), decoded)
+
+    def _per_sequence_logits(self, X):
+        seqs = self._read_predict_input(X)
+        flat = self._flatten(self.recurrent_params_, self.output_coef_,
+                             self.output_intercept_)
+        for start in range(0, len(seqs), 256):
+            idx = np.arange(start, min(start + 256, len(seqs)))
+            yield self._forward(flat, seqs.batch(idx), seqs.lengths[idx]), \
+                seqs.lengths[idx]
+
+    def predict(self, X):
+        """Decode the label sequence of each input sequence.
+
+        Parameters
+        ----------
+        X : list of ndarray or 3-D array
+
+        Returns
+        -------
+        y : list
+            Strings when the model was fitted on strings; lists of labels
+            otherwise.
+        """
+        out = []
+        for logits, lengths in self._per_sequence_logits(X):
+            if self.beam_width == 1:
+                decoded = ctc_greedy_decode(logits, input_lengths=lengths, blank=_BLANK)
+            else:
+                decoded = ctc_beam_search(logits, input_lengths=lengths, blank=_BLANK,
+                                          beam_width=self.beam_width)
+            for d in decoded:
+                labels = self.classes_[np.asarray(d, dtype=np.intp) - 1]
+                out.append("".join(labels) if self._y_is_str else list(labels))
+        return out
+
+    def predict_proba(self, X):
+        """Per-frame probabilities of each label and of the blank.
+
+        Parameters
+        ----------
+        X : list of ndarray or 3-D array
+
+        Returns
+        -------
+        proba : list of ndarray of shape (n_timesteps_i, n_classes + 1)
+            Column ``j`` is ``classes_[j]``; the last column is the blank.
+        """
+        out = []
+        for logits, lengths in self._per_sequence_logits(X):
+            p = np.exp(log_softmax(logits, axis=2))
+            p = np.concatenate([p[:, :, 1:], p[:, :, :1]], axis=2)
+            out.extend(p[b, :n] for b, n in enumerate(lengths))
+        return out
+
+    def score(self, X, y, sample_weight=None):
+        """``1 - label_error_rate(y, predict(X))``: 1 is perfect.
+
+        Parameters
+        ----------
+        X : list of ndarray or 3-D array
+        y : list of sequences
+        sample_weight : None
+            Not supported; present for scikit-learn's API.
+
+        Returns
+        -------
+        score : float
+        """
+        if sample_weight is not None:
+            raise ValueError("score does not support sample_weight.")
+        return 1.0 - label_error_rate([list(t) for t in y],
+                                      [list(p) for p in self.predict(X)])
+
+
+def _sort_key(label):
+    return (type(label).__name__, label)

@@ -1,0 +1,172 @@
+"""CTCSequenceLabeler: learning, the scikit-learn API, errors."""
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.utils.estimator_checks import (
+    check_do_not_raise_errors_in_init_or_set_params,
+    check_estimator_cloneable,
+    check_estimator_repr,
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
+
+from sklstm import CTCSequenceLabeler
+from sklstm.datasets import make_digit_strings
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = make_digit_strings(600, max_digits=3, random_state=0)
+    return X, y
+
+
+def small(**kwargs):
+    params = dict(hidden_layer_sizes=(16,), max_iter=8, random_state=0,
+                  n_iter_no_change=8)
+    params.update(kwargs)
+    return CTCSequenceLabeler(**params)
+
+
+def quiet_fit(est, X, y, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X, y = digits
+    return quiet_fit(small(hidden_layer_sizes=(32,), max_iter=15, n_iter_no_change=15),
+                     X, y)
+
+
+def test_learns_digit_strings(digits, fitted):
+    X, y = digits
+    X_test, y_test = make_digit_strings(100, max_digits=3, subset="test",
+                                        random_state=1)
+    assert fitted.loss_curve_[-1] < 0.2 * fitted.loss_curve_[0]
+    assert fitted.score(X_test, y_test) > 0.8
+    predictions = fitted.predict(X_test[:5])
+    assert all(isinstance(p, str) for p in predictions)
+    assert list(fitted.classes_) == list("0123456789")
+    assert fitted.output_coef_.shape == (11, 64)  # blank + 10, two directions
+
+
+def test_predict_proba_columns(fitted, digits):
+    X, _ = digits
+    proba = fitted.predict_proba(X[:4])
+    assert len(proba) == 4
+    for p, x in zip(proba, X[:4]):
+        assert p.shape == (len(x), 11)
+        np.testing.assert_allclose(p.sum(axis=1), 1)
+    # the blank (last column) dominates most frames: CTC's spikes
+    assert np.mean(np.concatenate(proba).argmax(axis=1) == 10) > 0.5
+
+
+def test_beam_search_predictions(fitted, digits):
+    X, y = digits
+    greedy = fitted.predict(X[:40])
+    beam = clone(fitted).set_params(beam_width=8)
+    beam.__dict__.update({k: v for k, v in vars(fitted).items() if k.endswith("_")
+                          or k.startswith("_")})
+    wide = beam.predict(X[:40])
+    assert len(wide) == 40 and all(isinstance(p, str) for p in wide)
+    # beam search is never less probable than greedy; on a trained model they
+    # mostly agree
+    assert np.mean([a == b for a, b in zip(greedy, wide)]) > 0.8
+
+
+def test_any_hashable_labels(rng):
+    X = [rng.normal(size=(int(rng.integers(6, 10)), 2)) for _ in range(30)]
+    y = [["up", "down"][: int(rng.integers(1, 3))] for _ in range(30)]
+    model = quiet_fit(small(max_iter=2), X, y)
+    assert list(model.classes_) == ["down", "up"]
+    assert all(isinstance(p, list) for p in model.predict(X[:3]))
+
+
+def test_infeasible_sequences_are_named_or_skipped(digits):
+    X, y = digits
+    X = list(X[:20])
+    X[3], X[7] = X[3][:1], X[7][:1]
+    y = list(y[:20])
+    y[3], y[7] = "12", "11"
+    with pytest.raises(ValueError, match="2 sequences are shorter than their labels "
+                       "need .* indices 3, 7"):
+        small().fit(X, y)
+    with pytest.warns(UserWarning, match="Skipping 2 of 20 sequences"):
+        quiet_fit(small(max_iter=1, zero_infinity=True), X, y)
+
+
+def test_errors_leave_the_model(fitted, digits):
+    X, y = digits
+    model = pickle.loads(pickle.dumps(fitted))
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError, match="not in classes_"):
+        model.set_params(warm_start=True).fit(X[:5], ["1x", "2", "3", "4", "5"])
+    model.set_params(warm_start=False)
+    assert pickle.dumps(model) == before
+    with pytest.raises(ValueError, match="X has 10 sequences but y has 9"):
+        small().fit(X[:10], y[:9])
+    with pytest.raises(ValueError, match="contains NaN"):
+        bad = [x.copy() for x in X[:5]]
+        bad[2][0, 0] = np.nan
+        small().fit(bad, y[:5])
+
+
+def test_reproducible_subset_and_order_invariant(digits, fitted):
+    X, y = digits
+    a = quiet_fit(small(max_iter=2), X[:60], y[:60])
+    b = quiet_fit(small(max_iter=2), X[:60], y[:60])
+    assert a.loss_curve_ == b.loss_curve_
+    proba = fitted.predict_proba(X[:30])
+    order = np.random.default_rng(0).permutation(30)
+    shuffled = fitted.predict_proba([X[i] for i in order])
+    for k, i in enumerate(order):
+        np.testing.assert_allclose(shuffled[k], proba[i], rtol=1e-12)
+    np.testing.assert_allclose(fitted.predict_proba(X[5:6])[0], proba[5], rtol=1e-12)
+
+
+def test_partial_fit_warm_start_early_stopping(digits):
+    X, y = digits
+    model = small()
+    for _ in range(3):
+        model.partial_fit(X[:80], y[:80])
+    assert model.n_iter_ == 3 and model.loss_curve_[-1] < model.loss_curve_[0]
+    stopped = quiet_fit(small(early_stopping=True, max_iter=30, n_iter_no_change=2),
+                        X, y)
+    assert stopped.best_validation_score_ == max(stopped.validation_scores_)
+    assert stopped.n_iter_ < 30
+
+
+def test_model_selection_and_persistence(tmp_path, digits, fitted):
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = cross_val_score(small(max_iter=1), X[:90], y[:90], cv=KFold(3))
+        search = GridSearchCV(small(max_iter=1), {"hidden_layer_sizes": [(4,), (8,)]},
+                              cv=KFold(2), n_jobs=2).fit(X[:60], y[:60])
+    assert scores.shape == (3,) and search.best_params_ is not None
+    expected = fitted.predict_proba(X[:10])
+    for restored in (pickle.loads(pickle.dumps(fitted)),
+                     joblib.load(joblib.dump(fitted, tmp_path / "m.joblib")[0])):
+        for a, b in zip(restored.predict_proba(X[:10]), expected):
+            np.testing.assert_array_equal(a, b)
+    assert clone(fitted).get_params() == fitted.get_params()
+
+
+@pytest.mark.parametrize("check", [
+    check_parameters_default_constructible, check_no_attributes_set_in_init,
+    check_get_params_invariance, check_set_params, check_estimator_cloneable,
+    check_estimator_repr, check_do_not_raise_errors_in_init_or_set_params,
+])
+def test_sklearn_api_checks(check):
+    check("CTCSequenceLabeler", CTCSequenceLabeler())

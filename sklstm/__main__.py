@@ -50,7 +50,7 @@ def speakers():
 
 
 def digit_strings():
-    X_train, y_train = make_digit_strings(4000, random_state=0)
+    X_train, y_train = make_digit_strings(6000, random_state=0)
     X_test, y_test = make_digit_strings(1000, subset="test", random_state=1)
     print(f"Reading handwritten digit strings with CTC: {len(X_train)} training lines "
           f"of 1-6 digits (8 pixel rows per frame), {len(X_test)} test lines made of "

@@ -170,3 +170,15 @@ def test_model_selection_and_persistence(tmp_path, digits, fitted):
 ])
 def test_sklearn_api_checks(check):
     check("CTCSequenceLabeler", CTCSequenceLabeler())
+
+
+def test_fit_is_idempotent_and_keeps_parameters(digits):
+    X, y = digits
+    model = small(max_iter=2)
+    params = model.get_params()
+    quiet_fit(model, X[:80], y[:80])
+    first = model.predict_proba(X[:5])
+    quiet_fit(model, X[:80], y[:80])
+    for a, b in zip(model.predict_proba(X[:5]), first):
+        np.testing.assert_array_equal(a, b)
+    assert model.get_params() == params

@@ -30,3 +30,27 @@ def test_return_X_y():
 def test_bad_subset():
     with pytest.raises(ValueError, match="subset"):
         load_japanese_vowels(subset="validation")
+
+
+def test_digit_strings():
+    from sklstm.datasets import make_digit_strings
+    from sklstm.datasets._digit_strings import _images
+
+    X, y = make_digit_strings(50, min_digits=2, max_digits=4, random_state=0)
+    assert len(X) == len(y) == 50
+    for x, s in zip(X, y):
+        assert 2 <= len(s) <= 4 and s.isdigit()
+        # 8 columns per digit and 0-2 blank columns between digits
+        assert 8 * len(s) <= len(x) <= 8 * len(s) + 2 * (len(s) - 1)
+        assert x.shape[1] == 8 and x.min() >= 0 and x.max() <= 1
+    again, _ = make_digit_strings(50, min_digits=2, max_digits=4, random_state=0)
+    for a, b in zip(X, again):
+        np.testing.assert_array_equal(a, b)
+    # train and test strings are made of disjoint image sets, whatever the seed
+    train, _ = _images("train")
+    test, _ = _images("test")
+    assert len(train) + len(test) == 1797
+    train_set = {img.tobytes() for img in train}
+    assert not any(img.tobytes() in train_set for img in test)
+    with pytest.raises(ValueError, match="min_digits=3 is above max_digits=2"):
+        make_digit_strings(5, min_digits=3, max_digits=2)

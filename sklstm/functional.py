@@ -667,9 +667,13 @@ def ctc_loss(logits, targets, *, input_lengths=None, target_lengths=None, blank=
     B, T, C = array.shape
     blank = _check_blank(blank, C)
     flat, offsets, target_lengths = _read_targets(targets, target_lengths, B, C, blank)
+    if reduction == "mean":
+        weights = 1.0 / (B * np.maximum(target_lengths, 1))
+    else:
+        weights = np.ones(B)
     losses = np.empty(B, dtype=np.float64)
-    grad = np.zeros_like(array)
-    _ctc.ctc_loss(array, lengths, flat, offsets, blank, losses, grad)
+    grad = np.empty_like(array)  # the kernel writes every entry, scaled
+    _ctc.ctc_loss(array, lengths, flat, offsets, blank, weights, losses, grad)
     if np.any(losses < 0):
         raise MemoryError("not enough memory for the CTC scratch buffers")
     if zero_infinity:
@@ -678,8 +682,6 @@ def ctc_loss(logits, targets, *, input_lengths=None, target_lengths=None, blank=
         return losses, grad
     if reduction == "sum":
         return float(losses.sum()), grad
-    weights = 1.0 / (B * np.maximum(target_lengths, 1))
-    grad *= weights.astype(grad.dtype)[:, None, None]
     return float(np.dot(weights, losses)), grad
 
 

@@ -349,13 +349,17 @@ def ctc_loss(
     const intp_t[::1] targets,          # IN  (sum L,), labels in [0, C) minus blank
     const intp_t[::1] target_offsets,   # IN  (B + 1,)
     intp_t blank,
+    const double[::1] grad_scale,       # IN  (B,): factor of each sequence's gradient
     double[::1] losses,                 # OUT (B,): -log p(l_b | x_b), inf if infeasible
-    floating[:, :, ::1] grad,           # OUT (B, T, C): must be zero on entry
+    floating[:, :, ::1] grad,           # OUT (B, T, C): every entry written
 ):
-    """CTC loss of each sequence and its gradient with respect to the logits."""
+    """CTC loss of each sequence and its (scaled) gradient with respect to the
+    logits; the padding frames of grad are zeroed here, in parallel."""
     cdef intp_t B = logits.shape[0], T = logits.shape[1], C = logits.shape[2]
-    cdef intp_t b, L, max_L = 0, S
+    cdef intp_t b, L, max_L = 0, S, i, n
     cdef double* scratch
+    cdef floating* g
+    cdef floating factor
     cdef intp_t per_thread
     cdef int n_threads = min(sklstm_max_threads(), <int>B)
     for b in range(B):
@@ -366,17 +370,25 @@ def ctc_loss(
     with nogil, parallel(num_threads=n_threads):
         scratch = <double*>malloc(per_thread * sizeof(double))
         for b in prange(B, schedule="dynamic"):
+            g = &grad[b, 0, 0]
+            for i in range(input_lengths[b] * C, T * C):
+                g[i] = 0
             if scratch == NULL:
                 losses[b] = -1  # reported as MemoryError by the caller
                 continue
             L = target_offsets[b + 1] - target_offsets[b]
             losses[b] = _sequence_loss_grad(
                 &logits[b, 0, 0], input_lengths[b], C, blank,
-                &targets[target_offsets[b]], L, &grad[b, 0, 0],
+                &targets[target_offsets[b]], L, g,
                 scratch, scratch + T * (max_L + 1),
                 scratch + T * (max_L + 1) + T,
                 scratch + T * (max_L + 1) + T + T * S,
                 scratch + T * (max_L + 1) + T + T * S + S)
+            if grad_scale[b] != 1:
+                factor = <floating>grad_scale[b]
+                n = input_lengths[b] * C
+                for i in range(n):
+                    g[i] = g[i] * factor
         free(scratch)
     return 0
 

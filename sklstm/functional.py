@@ -587,7 +587,13 @@ def _read_targets(targets, target_lengths, n_sequences, n_classes, blank):
         raise ValueError(
             f"targets of sequence {b} contain the label {flat[bad[0]]}; labels must be "
             f"in [0, {n_classes}) and differ from blank={blank}.")
-    return np.ascontiguousarray(flat), offsets, lengths
+    return _with_spare(flat), offsets, lengths
+
+
+def _with_spare(flat):
+    """Labels plus one spare entry, so that the kernels' ``&targets[offset]`` of
+    an empty last target stays inside the array."""
+    return np.concatenate([np.asarray(flat, dtype=np.intp), np.zeros(1, np.intp)])
 
 
 def ctc_loss(logits, targets, *, input_lengths=None, target_lengths=None, blank=0,
@@ -796,8 +802,7 @@ def ctc_beam_search(logits, *, input_lengths=None, beam_width=16, blank=0, n_bes
     flat_cands = [c for cands in candidates for c in cands]
     offsets = np.zeros(len(flat_cands) + 1, dtype=np.intp)
     np.cumsum([len(c) for c in flat_cands], out=offsets[1:])
-    flat = (np.concatenate(flat_cands).astype(np.intp) if offsets[-1]
-            else np.zeros(0, dtype=np.intp))
+    flat = _with_spare(np.concatenate(flat_cands) if offsets[-1] else [])
     log_probs = np.empty(len(flat_cands), dtype=np.float64)
     _ctc.ctc_log_prob(array, lengths, sequence_of, flat, offsets, blank, log_probs)
     if np.any(log_probs > 0):

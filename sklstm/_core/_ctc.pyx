@@ -524,7 +524,7 @@ cdef intp_t _beam_search_sequence(
     cdef double* y = heap_score + W                # (C,) the frame's softmax
     cdef char* skip = <char*>(y + C)               # (W, C) merged extensions
     cdef intp_t n_nodes = 1, n_beams = 1, n_heap, t, i, j, k, c, last, it, n
-    cdef double mx, z, total, sc
+    cdef double mx, z, total, sc, y_top
     cdef const floating* ut
     parent[0] = -1
     label[0] = -1
@@ -569,8 +569,25 @@ cdef intp_t _beam_search_sequence(
             sc = stay_pb[i] + stay_pnb[i]
             if sc > 0:
                 _heap_push(heap_score, heap_item, &n_heap, W, sc, i)
-        for i in range(n_beams):
+        # Beams by total score, best first (next_node serves as the order):
+        # once a beam's best extension, total * max_c y(c), cannot beat the
+        # W-th candidate, neither can any extension of the beams after it.
+        y_top = 0
+        for c in range(C):
+            if c != blank and y[c] > y_top:
+                y_top = y[c]
+        for n in range(n_beams):
+            next_node[n] = n
+            j = n
+            while j > 0 and (pb[next_node[j - 1]] + pnb[next_node[j - 1]]
+                             < pb[next_node[j]] + pnb[next_node[j]]):
+                it = next_node[j]; next_node[j] = next_node[j - 1]; next_node[j - 1] = it
+                j -= 1
+        for n in range(n_beams):
+            i = next_node[n]
             total = pb[i] + pnb[i]
+            if n_heap == W and total * y_top <= heap_score[0]:
+                break
             last = label[node[i]]
             for c in range(C):
                 if c == blank or skip[i * C + c]:

@@ -1,7 +1,6 @@
 """LSTMClassifier: one label per sequence."""
 
 import numpy as np
-from scipy.special import log_softmax
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.preprocessing import LabelEncoder
@@ -9,7 +8,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from ._base import BaseLSTM
+from ._base import BaseLSTM, log_softmax
 
 
 class LSTMClassifier(ClassifierMixin, BaseLSTM):

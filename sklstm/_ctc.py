@@ -4,11 +4,10 @@ import warnings
 from numbers import Integral
 
 import numpy as np
-from scipy.special import log_softmax
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 
-from ._base import BaseLSTM
+from ._base import BaseLSTM, log_softmax
 from .functional import ctc_beam_search, ctc_greedy_decode, ctc_loss
 from .metrics import label_error_rate
 

@@ -45,15 +45,23 @@ class AdamOptimizer:
         self.vs = [np.zeros_like(p) for p in params]
 
     def update(self, params, grads):
+        """One step; ``grads`` serve as scratch and are overwritten."""
         self.t += 1
         lr = (self.learning_rate_init * np.sqrt(1 - self.beta_2**self.t)
               / (1 - self.beta_1**self.t))
         for p, m, v, g in zip(params, self.ms, self.vs, grads):
+            # in place, with one temporary: this runs once per minibatch
             m *= self.beta_1
             m += (1 - self.beta_1) * g
             v *= self.beta_2
-            v += (1 - self.beta_2) * (g * g)
-            p -= lr * m / (np.sqrt(v) + self.epsilon)
+            step = np.multiply(g, g, out=g)  # the gradient is not needed after
+            step *= 1 - self.beta_2
+            v += step
+            np.sqrt(v, out=step)
+            step += self.epsilon
+            np.divide(m, step, out=step)
+            step *= lr
+            p -= step
 
 
 def clip_by_global_norm(grads, max_norm):

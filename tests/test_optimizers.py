@@ -11,7 +11,7 @@ def test_adam_matches_the_paper(rng):
     opt = AdamOptimizer([p], learning_rate_init=0.1)
     expected, m, v = p.copy(), np.zeros(5), np.zeros(5)
     for t, g in enumerate(grads, start=1):
-        opt.update([p], [g])
+        opt.update([p], [g.copy()])  # the gradient serves as scratch
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g * g
         m_hat, v_hat = m / (1 - 0.9**t), v / (1 - 0.999**t)

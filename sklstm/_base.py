@@ -451,9 +451,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         loss, d_logits = self._loss(logits, Y[idx], weights[idx], lengths)
         if not np.isfinite(loss):
             raise ValueError(
-                f"The training loss became {loss} after {self.__dict__.get('t_', 0)} "
-                "sequences; lower learning_rate_init or max_grad_norm, or scale the "
-                "data. The estimator was left as it was before this call."
+                f"The training loss became {loss}; lower learning_rate_init or "
+                "max_grad_norm, or scale the data. The estimator was left as it was "
+                "before this call."
             )
         grads = self._backward(flat, memory, d_logits, lengths)
         if self.alpha:

@@ -81,8 +81,9 @@ n_iter_, t_, n_features_in_
     >>> from sklstm.datasets import make_digit_strings
     >>> X, y = make_digit_strings(200, max_digits=3, random_state=0)
     >>> model = CTCSequenceLabeler(hidden_layer_sizes=(16,), max_iter=2,
-    ...                            random_state=0).fit(X, y)  # doctest: +SKIP
-    >>> model.predict(X[:2])  # strings in, strings out  # doctest: +SKIP
+    ...                            random_state=0).fit(X, y)
+    >>> [type(s).__name__ for s in model.predict(X[:2])]  # strings in, strings out
+    ['str', 'str']
     """
 
     _per_step = True
@@ -217,9 +218,6 @@ n_iter_, t_, n_features_in_
         weights = weights.copy()
         weights[bad] = 0
         return weights
-
-    def _class_weights(self, y):
-        return 1.0
 
     def _loss(self, logits, Y, weights, lengths):
         per_label = np.array([max(len(t), 1) for t in Y], dtype=np.float64)

@@ -803,8 +803,11 @@ def ctc_beam_search(logits, *, input_lengths=None, beam_width=16, blank=0, n_bes
     offsets = np.zeros(len(flat_cands) + 1, dtype=np.intp)
     np.cumsum([len(c) for c in flat_cands], out=offsets[1:])
     flat = _with_spare(np.concatenate(flat_cands) if offsets[-1] else [])
+    log_z = np.empty(B, dtype=np.float64)
+    _ctc.ctc_log_normalizers(array, lengths, log_z)  # once, not per candidate
     log_probs = np.empty(len(flat_cands), dtype=np.float64)
-    _ctc.ctc_log_prob(array, lengths, sequence_of, flat, offsets, blank, log_probs)
+    _ctc.ctc_log_prob(array, lengths, sequence_of, flat, offsets, blank, log_z,
+                      log_probs)
     if np.any(log_probs > 0):
         raise MemoryError("not enough memory for the CTC scratch buffers")
     results, scores = [], np.full((B, n_best), -np.inf)

@@ -93,7 +93,7 @@ cdef double _forward(
         cur[1] = e[1]
     total = cur[0] + (cur[1] if S > 1 else 0)
     if not total > _TINY:
-        total = _log_space_frame(u, C, blank, labels, L, NULL, cur, m[0], &log_scale)
+        _log_space_frame(u, C, blank, labels, L, NULL, cur, m[0], &log_scale)
     else:
         for s in range(S):
             cur[s] /= total
@@ -130,7 +130,7 @@ cdef double _forward(
     return log_scale + log(best)
 
 
-cdef double _log_space_frame(
+cdef void _log_space_frame(
     const floating* u, intp_t C, intp_t blank, const intp_t* labels, intp_t L,
     const double* prev,         # IN  (S,) rescaled previous frame, or NULL at t = 0
     double* cur,                # OUT (S,) rescaled frame
@@ -158,7 +158,6 @@ cdef double _log_space_frame(
     for s in range(S):
         cur[s] /= total
     log_scale[0] += lm + log(total)
-    return total
 
 
 cdef double _sequence_loss_grad(
@@ -230,10 +229,11 @@ cdef double _sequence_loss_grad(
                 b += beta_prev[s + 2]
             beta[s] = b
             total += b
-        if not total > _TINY:
-            total = _rescale_log(beta, S)
-        for s in range(S):
-            beta[s] /= total
+        if total > _TINY:
+            for s in range(S):
+                beta[s] /= total
+        else:
+            _rescale_to_max(beta, S)
     # The recursions used e = exp(u - max) instead of softmax(u) = e / Z, so
     # they computed p(l|x) * prod_t Z_t.
     return log_z_sum - log_p
@@ -330,8 +330,8 @@ cdef double _sequence_loss_grad_logs(
     return loss
 
 
-cdef double _rescale_log(double* beta, intp_t S) noexcept nogil:
-    """Scale an underflowing β' so that its largest entry is 1; returns 1."""
+cdef void _rescale_to_max(double* beta, intp_t S) noexcept nogil:
+    """Scale an underflowing β' so that its largest entry is 1."""
     cdef intp_t s
     cdef double mx = 0
     for s in range(S):
@@ -340,7 +340,6 @@ cdef double _rescale_log(double* beta, intp_t S) noexcept nogil:
     if mx > 0:
         for s in range(S):
             beta[s] /= mx
-    return 1.0
 
 
 def ctc_loss(
@@ -400,6 +399,7 @@ def ctc_log_prob(
     const intp_t[::1] targets,          # IN  (sum L,)
     const intp_t[::1] target_offsets,   # IN  (J + 1,)
     intp_t blank,
+    const double[::1] log_z,            # IN  (B,): from ctc_log_normalizers
     double[::1] log_probs,              # OUT (J,): log p(l_j | x), -inf if infeasible
 ):
     """log p(l | x) of each target, by the forward recursion (for rescoring)."""
@@ -421,7 +421,7 @@ def ctc_log_prob(
             b = sequence_of[j]
             L = target_offsets[j + 1] - target_offsets[j]
             log_probs[j] = _log_prob(&logits[b, 0, 0], input_lengths[b], C, blank,
-                                     &targets[target_offsets[j]], L, scratch,
+                                     &targets[target_offsets[j]], L, log_z[b], scratch,
                                      scratch + T * (max_L + 1),
                                      scratch + T * (max_L + 1) + T)
         free(scratch)
@@ -430,11 +430,11 @@ def ctc_log_prob(
 
 cdef double _log_prob(
     const floating* u, intp_t Tb, intp_t C, intp_t blank, const intp_t* labels,
-    intp_t L, double* e, double* m, double* alpha,
+    intp_t L, double log_z_sum, double* e, double* m, double* alpha,
 ) noexcept nogil:
-    cdef intp_t t, k
+    """log p(l | x); log_z_sum is _log_normalizer of the sequence."""
     cdef bint underflow
-    cdef double log_p, z, log_z_sum = 0
+    cdef double log_p
     if not _feasible(labels, L, Tb):
         return -INFINITY
     log_p = _forward(u, Tb, C, blank, labels, L, e, m, alpha, &underflow)
@@ -442,12 +442,37 @@ cdef double _log_prob(
         return -_loss_in_logs(u, Tb, C, blank, labels, L, alpha, m)
     if log_p == -INFINITY:
         return log_p
+    return log_p - log_z_sum
+
+
+cdef double _log_normalizer(const floating* u, intp_t Tb, intp_t C) noexcept nogil:
+    """sum_t log Z_t with Z_t = sum_k exp(u_t(k) - max_k u_t(k)): what _forward's
+    emissions leave out of p(l | x), the same for every target of a sequence."""
+    cdef intp_t t, k
+    cdef double mx, z, total = 0
     for t in range(Tb):
+        mx = u[t * C]
+        for k in range(1, C):
+            if u[t * C + k] > mx:
+                mx = u[t * C + k]
         z = 0
         for k in range(C):
-            z += exp(u[t * C + k] - m[t])
-        log_z_sum += log(z)
-    return log_p - log_z_sum
+            z += exp(u[t * C + k] - mx)
+        total += log(z)
+    return total
+
+
+def ctc_log_normalizers(
+    const floating[:, :, ::1] logits,   # IN  (B, T, C)
+    const intp_t[::1] input_lengths,    # IN  (B,)
+    double[::1] log_z,                  # OUT (B,): _log_normalizer of each sequence
+):
+    """The per-sequence normaliser that ctc_log_prob needs, computed once."""
+    cdef intp_t B = logits.shape[0], C = logits.shape[2], b
+    cdef int n_threads = min(sklstm_max_threads(), <int>B)
+    for b in prange(B, nogil=True, schedule="dynamic", num_threads=n_threads):
+        log_z[b] = _log_normalizer(&logits[b, 0, 0], input_lengths[b], C)
+    return 0
 
 
 cdef inline void _heap_sift_down(double* score, intp_t* item, intp_t n, intp_t i) noexcept nogil:

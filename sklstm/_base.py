@@ -16,7 +16,14 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import __version__
 from ._optimizers import AdamOptimizer, SGDOptimizer, clip_by_global_norm
-from ._sequences import read_sequences
+from ._schedule import PlateauSchedule
+from ._sequences import (
+    auto_steps_per_frame,
+    fit_standardizer,
+    group_steps,
+    read_sequences,
+    standardize,
+)
 from .functional import lstm_backward, lstm_forward
 
 def log_softmax(logits, axis=-1):
@@ -30,6 +37,16 @@ def log_softmax(logits, axis=-1):
 # Sequences per forward pass at predict time: bounds the memory of the
 # padded per-layer outputs without costing speed.
 _PREDICT_BATCH = 512
+
+
+# "auto" batches: at most 32 sequences, and at least _AUTO_MIN_BATCHES
+# minibatches per epoch where the data allows.
+_AUTO_MIN_BATCHES = 1
+
+
+def auto_batch_size(n):
+    """The ``batch_size="auto"`` rule: ``min(32, ceil(n / _AUTO_MIN_BATCHES))``."""
+    return max(1, min(32, -(-n // _AUTO_MIN_BATCHES)))
 
 
 class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
@@ -65,6 +82,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "scale_inputs": ["boolean"],
+        "learning_rate": [StrOptions({"constant", "adaptive"})],
+        "n_updates_no_change": [Interval(Integral, 0, None, closed="left")],
     }
 
     @abstractmethod
@@ -73,7 +93,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         batch_size, learning_rate_init, max_iter, shuffle, random_state, tol,
         verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
         validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change,
-        max_grad_norm,
+        max_grad_norm, scale_inputs, learning_rate, n_updates_no_change,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.bidirectional = bidirectional
@@ -97,6 +117,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_grad_norm = max_grad_norm
+        self.scale_inputs = scale_inputs
+        self.learning_rate = learning_rate
+        self.n_updates_no_change = n_updates_no_change
 
     # --- what subclasses supply ------------------------------------------------
 
@@ -278,7 +301,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         seqs, _ = read_sequences(self, X, reset=False, fitted_kind=self._input_kind,
                                  n_features=self._n_step_features)
-        return seqs
+        return self._map_inputs(seqs)
 
     # --- training ------------------------------------------------------------------
 
@@ -297,6 +320,34 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _fit_unsafe(self, X, y, sample_weight, *, incremental, classes):
         fitted = hasattr(self, "recurrent_params_")
         first = not fitted or not (incremental or self.warm_start)
+        seqs, kind, y, Y, n_outputs, weights = self._read_fit_input(
+            X, y, sample_weight, first=first, classes=classes)
+        if first:
+            self._fit_input_map(seqs)
+        raw_features = seqs.n_features
+        seqs = self._map_inputs(seqs)
+        rng = check_random_state(self.random_state) if first or not incremental \
+            else self._rng
+        state = self._initial_state(seqs, n_outputs, rng, first=first,
+                                    incremental=incremental)
+        state, converged = self._train_epochs(state, seqs, y, Y, weights, rng,
+                                              incremental=incremental)
+        for a in state["flat"]:
+            if not np.isfinite(a).all():
+                raise ValueError(
+                    "Training produced non-finite weights; lower learning_rate_init "
+                    "or max_grad_norm, or scale the data."
+                )
+        self._commit(state, rng, kind, raw_features)
+        if not incremental and not converged:
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached "
+                "and the optimization hasn't converged yet.",
+                ConvergenceWarning, stacklevel=5)  # the caller of fit
+        return self
+
+    def _read_fit_input(self, X, y, sample_weight, *, first, classes):
+        """The validated sequences, targets and per-sequence weights of a fit."""
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is "
@@ -322,57 +373,82 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                                       weights * self._class_weights(y))
         if weights.sum() <= 0:
             raise ValueError("Sample weights must contain at least one non-zero number.")
-        dtype = seqs.dtype
+        return seqs, kind, y, Y, n_outputs, weights
 
-        rng = check_random_state(self.random_state) if first or not incremental \
-            else self._rng
+    # --- the input map: standardisation, then frames of steps -------------------------
+
+    def _fit_input_map(self, seqs):
+        """Learn ``input_mean_``, ``input_scale_`` and ``steps_per_frame_``."""
+        if self.scale_inputs:
+            self.input_mean_, self.input_scale_ = fit_standardizer(seqs)
+        else:
+            self.input_mean_ = np.zeros(seqs.n_features)
+            self.input_scale_ = np.ones(seqs.n_features)
+        self.steps_per_frame_ = self._choose_steps_per_frame(seqs.lengths)
+
+    def _choose_steps_per_frame(self, lengths):
+        """1 for per-step outputs; the parameter, or the rule of "auto"."""
+        setting = getattr(self, "steps_per_frame", 1)
+        if self._per_step:
+            return 1
+        if setting == "auto":
+            return auto_steps_per_frame(lengths)
+        return int(setting)
+
+    def _map_inputs(self, seqs):
+        """Sequences as the network reads them, through the fitted input map."""
+        if self.scale_inputs:
+            seqs = standardize(seqs, self.input_mean_, self.input_scale_)
+        return group_steps(seqs, self.steps_per_frame_)
+
+    # --- the fit recipe ----------------------------------------------------------------
+
+    def _initial_state(self, seqs, n_outputs, rng, *, first, incremental):
+        """Weights, optimizer and curves to train from: fresh, or the fitted ones."""
+        dtype = seqs.dtype
         if first:
             flat = self._flatten(*self._initial_params(seqs.n_features, n_outputs,
                                                        dtype, rng))
-            optimizer = None
-            loss_curve, validation_scores = [], []
-            best_loss, best_score, t = np.inf, -np.inf, 0
-        else:
-            flat = [a.astype(dtype, copy=True) for a in self._flatten(
-                self.recurrent_params_, self.output_coef_, self.output_intercept_)]
-            expected = self._param_shapes(seqs.n_features, n_outputs)
-            if [a.shape for a in flat] != expected:
-                raise ValueError(
-                    "The fitted weights do not match hidden_layer_sizes="
-                    f"{self.hidden_layer_sizes!r} and bidirectional={self.bidirectional}"
-                    "; keep the architecture when continuing training "
-                    "(warm_start=True or partial_fit), or refit from scratch."
-                )
-            optimizer = copy.deepcopy(self._optimizer) if incremental else None
-            loss_curve = list(self.loss_curve_)
-            validation_scores = list(getattr(self, "validation_scores_", None) or [])
-            best_loss = getattr(self, "best_loss_", None)
-            best_loss = np.inf if best_loss is None else best_loss
-            best_score = getattr(self, "best_validation_score_", None)
-            best_score = -np.inf if best_score is None else best_score
-            t = self.t_
-        if optimizer is None:
-            optimizer = self._make_optimizer(flat)
+            return {"flat": flat, "optimizer": self._make_optimizer(flat),
+                    "loss_curve": [], "validation_scores": [], "best_loss": None,
+                    "best_score": None, "t": 0}
+        flat = [a.astype(dtype, copy=True) for a in self._flatten(
+            self.recurrent_params_, self.output_coef_, self.output_intercept_)]
+        expected = self._param_shapes(seqs.n_features, n_outputs)
+        if [a.shape for a in flat] != expected:
+            raise ValueError(
+                "The fitted weights do not match hidden_layer_sizes="
+                f"{self.hidden_layer_sizes!r} and bidirectional={self.bidirectional}"
+                "; keep the architecture when continuing training "
+                "(warm_start=True or partial_fit), or refit from scratch."
+            )
+        optimizer = copy.deepcopy(self._optimizer) if incremental \
+            else self._make_optimizer(flat)
+        return {"flat": flat, "optimizer": optimizer,
+                "loss_curve": list(self.loss_curve_),
+                "validation_scores": list(getattr(self, "validation_scores_", None)
+                                          or []),
+                "best_loss": getattr(self, "best_loss_", None),
+                "best_score": getattr(self, "best_validation_score_", None),
+                "t": self.t_}
 
+    def _train_epochs(self, state, seqs, y, Y, weights, rng, *, incremental):
+        """Epochs until the schedule stops (or one, for ``partial_fit``)."""
+        flat, optimizer = state["flat"], state["optimizer"]
+        n = len(seqs)
         early_stopping = self.early_stopping and not incremental
-        train_idx, val_idx = np.arange(n), None
+        train_idx = np.arange(n)
         if early_stopping:
-            stratify = y if self._stratify_validation() else None
-            train_idx, val_idx = train_test_split(
-                np.arange(n), random_state=rng, test_size=self.validation_fraction,
-                stratify=stratify)
-            if len(val_idx) < 1 or len(train_idx) < 1:
-                raise ValueError(
-                    f"validation_fraction={self.validation_fraction} leaves no sequence "
-                    f"for training or validation out of {n}; lower it or turn "
-                    "early_stopping off."
-                )
-            val_seqs = seqs.subset(val_idx)
+            train_idx, val_seqs, Y_val = self._validation_split(seqs, y, Y, rng)
         batch_size = self._batch_size(len(train_idx))
-
-        n_epochs = 1 if incremental else self.max_iter
-        no_improvement, best_flat, converged = 0, None, False
-        for epoch in range(n_epochs):
+        schedule = PlateauSchedule(
+            n_iter_no_change=self.n_iter_no_change,
+            n_updates_no_change=self.n_updates_no_change,
+            updates_per_epoch=-(-len(train_idx) // batch_size), tol=self.tol,
+            adaptive=self.learning_rate == "adaptive", higher_is_better=early_stopping,
+            best=state["best_score"] if early_stopping else state["best_loss"])
+        best_flat, converged = None, False
+        for _ in range(1 if incremental else self.max_iter):
             start = time.perf_counter()
             order = rng.permutation(train_idx) if self.shuffle else train_idx
             total = 0.0
@@ -380,70 +456,74 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 idx = order[s : s + batch_size]
                 loss = self._train_step(flat, optimizer, seqs, Y, weights, idx, rng)
                 total += loss * len(idx)
-            t += len(order)
+            state["t"] += len(order)
             epoch_loss = total / len(order)
-            loss_curve.append(epoch_loss)
+            state["loss_curve"].append(epoch_loss)
+            watched = epoch_loss
             if early_stopping:
-                score = self._validation_score(
+                watched = self._validation_score(
                     self._forward(flat, val_seqs.batch(range(len(val_seqs))),
-                                  val_seqs.lengths), Y[val_idx], val_seqs.lengths)
-                validation_scores.append(score)
-                improved = score > best_score + self.tol
-                if score > best_score:
-                    best_score, best_flat = score, [a.copy() for a in flat]
-            else:
-                improved = epoch_loss < best_loss - self.tol
-                best_loss = min(best_loss, epoch_loss)
-            no_improvement = 0 if improved else no_improvement + 1
+                                  val_seqs.lengths), Y_val, val_seqs.lengths)
+                state["validation_scores"].append(watched)
+                if schedule.is_best(watched):
+                    best_flat = [a.copy() for a in flat]
+            event = schedule.update(watched, optimizer)
             if self.verbose:
-                line = f"Epoch {len(loss_curve):4d}: loss {epoch_loss:.6f}"
+                line = f"Epoch {len(state['loss_curve']):4d}: loss {epoch_loss:.6f}"
                 if early_stopping:
-                    line += f", validation score {score:.6f}"
+                    line += f", validation score {watched:.6f}"
+                if event == "decayed":
+                    line += f", learning rate now {optimizer.learning_rate:.3g}"
                 print(f"{line}, {time.perf_counter() - start:.2f} s")
-            if not incremental and no_improvement > self.n_iter_no_change:
+            if not incremental and event == "stop":
                 converged = True
                 if self.verbose:
                     metric = "Validation score" if early_stopping else "Training loss"
                     print(f"{metric} did not improve more than tol={self.tol} for "
-                          f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+                          f"{schedule.patience} consecutive epochs. Stopping.")
                 break
-        if early_stopping and best_flat is not None:
-            flat = best_flat
+        if early_stopping:
+            state["best_score"], state["best_loss"] = schedule.best, None
+            if best_flat is not None:
+                state["flat"] = best_flat
+        else:
+            state["best_score"], state["best_loss"] = None, schedule.best
+        return state, converged
 
-        for a in flat:
-            if not np.isfinite(a).all():
-                raise ValueError(
-                    "Training produced non-finite weights; lower learning_rate_init "
-                    "or max_grad_norm, or scale the data."
-                )
-        # Commit: everything below only assigns.
+    def _validation_split(self, seqs, y, Y, rng):
+        """Training indices, and the held-out sequences and targets."""
+        n = len(seqs)
+        stratify = y if self._stratify_validation() else None
+        train_idx, val_idx = train_test_split(
+            np.arange(n), random_state=rng, test_size=self.validation_fraction,
+            stratify=stratify)
+        if len(val_idx) < 1 or len(train_idx) < 1:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves no sequence "
+                f"for training or validation out of {n}; lower it or turn "
+                "early_stopping off."
+            )
+        return train_idx, seqs.subset(val_idx), Y[val_idx]
+
+    def _commit(self, state, rng, kind, raw_features):
+        """Make the trained state the fitted model; only assigns."""
+        flat = state["flat"]
         recurrent, coef, intercept = self._unflatten(flat)
         for a in flat:
             a.setflags(write=False)  # fitted weights are never written in place
         self.recurrent_params_ = [[tuple(d) for d in layer] for layer in recurrent]
         self.output_coef_ = coef
         self.output_intercept_ = intercept
-        self.loss_curve_ = loss_curve
-        self.t_ = t
-        self.n_iter_ = len(loss_curve)
-        if early_stopping:
-            self.validation_scores_ = validation_scores
-            self.best_validation_score_ = best_score
-            self.best_loss_ = None
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-            self.best_loss_ = best_loss
-        self._optimizer = optimizer
+        self.loss_curve_ = state["loss_curve"]
+        self.t_ = state["t"]
+        self.n_iter_ = len(state["loss_curve"])
+        self.validation_scores_ = state["validation_scores"] or None
+        self.best_validation_score_ = state["best_score"]
+        self.best_loss_ = state["best_loss"]
+        self._optimizer = state["optimizer"]
         self._rng = rng
         self._input_kind = kind
-        self._n_step_features = seqs.n_features
-        if not incremental and not converged:
-            warnings.warn(
-                f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached "
-                "and the optimization hasn't converged yet.",
-                ConvergenceWarning, stacklevel=5)  # the caller of fit
-        return self
+        self._n_step_features = raw_features
 
     def _train_step(self, flat, optimizer, seqs, Y, weights, idx, rng):
         lengths = seqs.lengths[idx]
@@ -480,7 +560,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     def _batch_size(self, n):
         if self.batch_size == "auto":
-            return min(32, n)
+            return auto_batch_size(n)
         if self.batch_size > n:
             warnings.warn(f"Got batch_size larger than sample size. It is going to be "
                           f"clipped to {n}.", UserWarning, stacklevel=6)

@@ -1,8 +1,10 @@
 """LSTMClassifier: one label per sequence."""
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -153,6 +155,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     _parameter_constraints: dict = {
         **BaseLSTM._parameter_constraints,
         "pooling": [StrOptions({"last", "mean", "max"})],
+        "steps_per_frame": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
@@ -163,7 +166,8 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
         nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
         beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-        max_grad_norm=1.0, class_weight=None,
+        max_grad_norm=1.0, scale_inputs=True, learning_rate="adaptive",
+        n_updates_no_change=100, steps_per_frame="auto", class_weight=None,
     ):
         super().__init__(
             hidden_layer_sizes, bidirectional=bidirectional,
@@ -174,8 +178,10 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_grad_norm=max_grad_norm,
+            max_grad_norm=max_grad_norm, scale_inputs=scale_inputs,
+            learning_rate=learning_rate, n_updates_no_change=n_updates_no_change,
         )
+        self.steps_per_frame = steps_per_frame
         self.pooling = pooling
         self.class_weight = class_weight
 

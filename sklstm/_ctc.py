@@ -101,7 +101,8 @@ n_iter_, t_, n_features_in_
         random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
         nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
         beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-        max_grad_norm=1.0,
+        max_grad_norm=1.0, scale_inputs=True, learning_rate="adaptive",
+        n_updates_no_change=100,
     ):
         super().__init__(
             hidden_layer_sizes, bidirectional=bidirectional, dropout=dropout,
@@ -112,7 +113,8 @@ n_iter_, t_, n_features_in_
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_grad_norm=max_grad_norm,
+            max_grad_norm=max_grad_norm, scale_inputs=scale_inputs,
+            learning_rate=learning_rate, n_updates_no_change=n_updates_no_change,
         )
         self.beam_width = beam_width
         self.zero_infinity = zero_infinity

@@ -38,7 +38,7 @@ class AdamOptimizer:
 
     def __init__(self, params, learning_rate_init=0.001, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8):
-        self.learning_rate_init = learning_rate_init
+        self.learning_rate = learning_rate_init  # a schedule may lower it
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.t = 0
         self.ms = [np.zeros_like(p) for p in params]
@@ -47,7 +47,7 @@ class AdamOptimizer:
     def update(self, params, grads):
         """One step; ``grads`` serve as scratch and are overwritten."""
         self.t += 1
-        lr = (self.learning_rate_init * np.sqrt(1 - self.beta_2**self.t)
+        lr = (self.learning_rate * np.sqrt(1 - self.beta_2**self.t)
               / (1 - self.beta_1**self.t))
         for p, m, v, g in zip(params, self.ms, self.vs, grads):
             # in place, with one temporary: this runs once per minibatch

@@ -234,3 +234,65 @@ def read_sequences(estimator, X, *, reset, fitted_kind=None, n_features=None):
             f"{type(estimator).__name__} is expecting {n_features} features as input."
         )
     return seqs, kind
+
+
+def fit_standardizer(seqs):
+    """Per-feature ``(mean, scale)`` over every step of every sequence.
+
+    Accumulated in float64; a feature that never varies gets scale 1, as in
+    :class:`~sklearn.preprocessing.StandardScaler`.
+    """
+    data = seqs.data.astype(np.float64, copy=False)
+    mean = data.mean(axis=0)
+    scale = data.std(axis=0)
+    scale[~(scale > 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1))] = 1.0
+    return mean, scale
+
+
+def standardize(seqs, mean, scale):
+    """A new :class:`Sequences` of ``(x - mean) / scale``, in the same precision."""
+    data = (seqs.data - mean.astype(seqs.dtype)) / scale.astype(seqs.dtype)
+    return Sequences(data.astype(seqs.dtype, copy=False), seqs.lengths)
+
+
+def group_steps(seqs, k):
+    """Each run of ``k`` consecutive steps as one frame of ``k * n_features``.
+
+    A sequence of ``T`` steps becomes ``ceil(T / k)`` frames; the last frame
+    of a sequence whose length is not a multiple of ``k`` is padded with
+    zeros (after standardisation, the mean). Frame ``j`` holds steps
+    ``j*k .. j*k + k - 1``, step after step. :func:`ungroup_steps` inverts it.
+    """
+    if k == 1:
+        return seqs
+    n_frames = -(-seqs.lengths // k)
+    frame_starts = np.zeros_like(n_frames)
+    np.cumsum(n_frames[:-1], out=frame_starts[1:])
+    # the row of every step in the padded, frame-aligned layout
+    rows = np.repeat(frame_starts * k - seqs.starts, seqs.lengths)
+    rows += np.arange(seqs.data.shape[0])
+    out = np.zeros((n_frames.sum() * k, seqs.n_features), dtype=seqs.dtype)
+    out[rows] = seqs.data
+    return Sequences(out.reshape(-1, k * seqs.n_features), n_frames)
+
+
+def ungroup_steps(framed, k, lengths):
+    """The sequences of ``lengths`` steps that :func:`group_steps` framed."""
+    if k == 1:
+        return framed
+    n_features = framed.n_features // k
+    steps = framed.data.reshape(-1, n_features)
+    lengths = np.asarray(lengths, dtype=np.intp)
+    rows = np.repeat(framed.starts * k, lengths)
+    rows += np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return Sequences(steps[rows], lengths)
+
+
+# "auto" frames: the fewest steps per frame that leave at most this many
+# frames in a sequence of the median training length.
+_AUTO_MAX_FRAMES = 32
+
+
+def auto_steps_per_frame(lengths):
+    """The ``steps_per_frame="auto"`` rule: ``ceil(median(lengths) / 32)``."""
+    return max(1, int(np.ceil(np.median(lengths) / _AUTO_MAX_FRAMES)))

@@ -138,8 +138,8 @@ def test_partial_fit_warm_start_early_stopping(digits):
     for _ in range(3):
         model.partial_fit(X[:80], y[:80])
     assert model.n_iter_ == 3 and model.loss_curve_[-1] < model.loss_curve_[0]
-    stopped = quiet_fit(small(early_stopping=True, max_iter=30, n_iter_no_change=2),
-                        X, y)
+    stopped = quiet_fit(small(early_stopping=True, max_iter=30, n_iter_no_change=2,
+                              n_updates_no_change=0, learning_rate="constant"), X, y)
     assert stopped.best_validation_score_ == max(stopped.validation_scores_)
     assert stopped.n_iter_ < 30
 

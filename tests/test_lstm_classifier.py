@@ -166,7 +166,8 @@ def test_max_iter_warns_and_tol_stops(data):
     X, y = data
     with pytest.warns(ConvergenceWarning, match="maximum iterations"):
         small(max_iter=2).fit(X, y)
-    clf = small(max_iter=500, tol=10.0, n_iter_no_change=2).fit(X, y)
+    clf = small(max_iter=500, tol=10.0, n_iter_no_change=2, n_updates_no_change=0,
+                learning_rate="constant").fit(X, y)
     # epoch 1 improves on infinity; the next three do not improve by tol, and
     # stopping comes once more than n_iter_no_change have not (as in MLP)
     assert clf.n_iter_ == 4

@@ -2,5 +2,6 @@
 
 from ._digit_strings import make_digit_strings
 from ._japanese_vowels import load_japanese_vowels
+from ._windows import make_windows
 
-__all__ = ["load_japanese_vowels", "make_digit_strings"]
+__all__ = ["load_japanese_vowels", "make_digit_strings", "make_windows"]

@@ -1,0 +1,194 @@
+"""Test accuracy of the default ``LSTMClassifier`` on a folder of data sets.
+
+Usage::
+
+    python benchmarks/bench_accuracy.py FOLDER [--seeds 0 1 2] [--sets A B]
+        [--affine 100 50] [--param name=value ...] [--n-jobs 2] [--json OUT]
+
+``FOLDER`` holds one ``.npz`` file per data set (the UCR development suite
+of the project's shared data is one such folder; its data stays outside the
+package) and, optionally, ``reference.json``. Each ``.npz`` is read with
+``allow_pickle=False`` and holds:
+
+==========================  =========================  ==================================
+key                         dtype / shape              meaning
+==========================  =========================  ==================================
+``X_train``, ``X_test``     float ``(n, T_max, d)``    series, right-padded past lengths
+``len_train``, ``len_test`` int ``(n,)``               true lengths (optional: all T_max)
+``y_train``, ``y_test``     any ``(n,)``               class labels
+==========================  =========================  ==================================
+
+``reference.json``, when present, maps ``sets.<name>`` to published figures:
+``one_nn_ed``, ``one_nn_dtw_full`` (lists of ``{"value", "source"}``; the
+entry whose source is ``UCR18`` is shown where there are several) and
+``best_deep`` (``{"value", "model"}``).
+
+For each set, the default classifier (only ``random_state`` set, plus any
+``--param``) is fitted on the training split once per seed, at one thread,
+and scored on the test split. Printed per set: the mean and spread (min-max)
+of the test accuracy over the seeds beside 1-NN ED, 1-NN DTW (full window)
+and the best deep figure, and the mean fit time; then a summary: on how many
+sets the mean is at or above 1-NN ED and 1-NN DTW, the mean accuracy, and the
+total fit time of one seed. ``--affine a b`` maps every series to
+``a * x + b`` first (raw sensor units). ``--n-jobs`` runs fits in parallel
+processes, each at one thread (the fit times then include the other fits'
+contention).
+"""
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
+
+
+def load_set(path):
+    """``(X_train, y_train, X_test, y_test)`` of one ``.npz``, X as lists."""
+    d = np.load(path, allow_pickle=False)
+
+    def as_list(X, lengths):
+        return [np.ascontiguousarray(X[i, : lengths[i]]) for i in range(len(X))]
+
+    out = []
+    for split in ("train", "test"):
+        X = d[f"X_{split}"]
+        if X.ndim == 2:
+            X = X[:, :, None]
+        key = f"len_{split}"
+        lengths = d[key] if key in d else np.full(len(X), X.shape[1])
+        out += [as_list(X, lengths), d[f"y_{split}"]]
+    return tuple(out)
+
+
+def reference_figures(folder, name):
+    """``{"ed": .., "dtw": .., "deep": ..}`` from ``reference.json`` (or NaN)."""
+    path = Path(folder) / "reference.json"
+    figures = {"ed": np.nan, "dtw": np.nan, "deep": np.nan}
+    if not path.exists():
+        return figures
+    entry = json.loads(path.read_text()).get("sets", {}).get(name, {})
+
+    def pick(values):
+        if not values:
+            return np.nan
+        for v in values:
+            if v.get("source") == "UCR18":
+                return v["value"]
+        return values[0]["value"]
+
+    figures["ed"] = pick(entry.get("one_nn_ed"))
+    figures["dtw"] = pick(entry.get("one_nn_dtw_full"))
+    figures["deep"] = (entry.get("best_deep") or {}).get("value", np.nan)
+    return figures
+
+
+def parse_params(pairs):
+    params = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+        if isinstance(params[key], list):
+            params[key] = tuple(params[key])
+    return params
+
+
+def apply_patches(patches):
+    """Set private module constants, ``module.NAME=value``: for experiments."""
+    import importlib
+
+    for key, value in patches.items():
+        module, _, name = key.rpartition(".")
+        setattr(importlib.import_module(module), name, value)
+
+
+def fit_and_score(path, seed, affine, params, patches=None):
+    from sklstm import LSTMClassifier
+
+    apply_patches(patches or {})
+
+    X_train, y_train, X_test, y_test = load_set(path)
+    if affine is not None:
+        a, b = affine
+        X_train = [a * x + b for x in X_train]
+        X_test = [a * x + b for x in X_test]
+    clf = LSTMClassifier(random_state=seed, **params)
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        clf.fit(X_train, y_train)
+        seconds = time.perf_counter() - start
+        accuracy = clf.score(X_test, y_test)
+    return {"set": Path(path).stem, "seed": seed, "accuracy": float(accuracy),
+            "fit_s": seconds, "n_iter": int(clf.n_iter_)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folder")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--sets", nargs="+", default=None)
+    parser.add_argument("--affine", type=float, nargs=2, default=None)
+    parser.add_argument("--param", nargs="*", default=[],
+                        help="estimator parameters, name=value (JSON values)")
+    parser.add_argument("--patch", nargs="*", default=[],
+                        help="module.NAME=value: private constants, for experiments")
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--json", default=None, help="also write the runs here")
+    args = parser.parse_args(argv)
+
+    paths = sorted(Path(args.folder).glob("*.npz"))
+    if args.sets:
+        paths = [p for p in paths if p.stem in args.sets]
+    if not paths:
+        parser.error(f"no .npz data sets in {args.folder}")
+    params = parse_params(args.param)
+    # the longest sets first, so that parallel runs finish together
+    sizes = {p: np.load(p)["X_train"].size for p in paths}
+    jobs = [(p, s) for p in sorted(paths, key=sizes.get, reverse=True)
+            for s in args.seeds]
+    runs = Parallel(n_jobs=args.n_jobs)(
+        delayed(fit_and_score)(p, s, args.affine, params, parse_params(args.patch))
+        for p, s in jobs)
+    if args.json:
+        Path(args.json).write_text(json.dumps(runs, indent=1))
+    report(args, paths, runs, params)
+
+
+def report(args, paths, runs, params):
+    print(f"LSTMClassifier(random_state=seed{''.join(f', {k}={v!r}' for k, v in params.items())})"
+          f" seeds {args.seeds}" + (f", series mapped to {args.affine[0]:g} x + "
+                                    f"{args.affine[1]:g}" if args.affine else ""))
+    header = (f"{'set':>28} | {'mean':>6} {'min':>6} {'max':>6} | {'1NN-ED':>6} "
+              f"{'1NN-DTW':>7} {'deep':>6} | {'fit s':>6} {'epochs':>6}")
+    print(header)
+    print("-" * len(header))
+    means, at_ed, at_dtw, total = [], 0, 0, 0.0
+    for path in paths:
+        name = path.stem
+        mine = [r for r in runs if r["set"] == name]
+        acc = np.array([r["accuracy"] for r in mine])
+        ref = reference_figures(args.folder, name)
+        fit_s = np.mean([r["fit_s"] for r in mine])
+        epochs = np.mean([r["n_iter"] for r in mine])
+        means.append(acc.mean())
+        at_ed += acc.mean() >= ref["ed"] - 1e-9
+        at_dtw += acc.mean() >= ref["dtw"] - 1e-9
+        total += fit_s
+        print(f"{name:>28} | {acc.mean():6.3f} {acc.min():6.3f} {acc.max():6.3f} | "
+              f"{ref['ed']:6.3f} {ref['dtw']:7.3f} {ref['deep']:6.3f} | "
+              f"{fit_s:6.1f} {epochs:6.0f}")
+    print("-" * len(header))
+    print(f"at or above 1-NN ED on {at_ed} of {len(paths)}, at or above 1-NN DTW on "
+          f"{at_dtw} of {len(paths)}; mean accuracy {np.mean(means):.3f}; "
+          f"fit time of one seed {total:.0f} s (1 thread)")
+
+
+if __name__ == "__main__":
+    main()

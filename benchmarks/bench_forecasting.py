@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_forecasting.py FILE [--seeds 0 1 2]
         [--series airline sunspots_yearly taylor] [--param name=value ...]
-        [--no-scale] [--n-jobs 1]
+        [--prescale] [--n-jobs 1]
 
 ``FILE`` is an ``.npz`` of univariate series (the project's shared
 ``forecasting_series.npz``; its data stays outside the package), one float
@@ -16,10 +16,10 @@ Each series is cut with :func:`sklstm.datasets.make_windows` into windows of
 ``airline`` (monthly), 20 for ``sunspots_yearly`` and 96 for ``taylor``
 (half-hourly, two days). The windows stay in time order: the first 80 % train,
 the last 20 % test (their inputs overlap the training targets, as in any
-rolling one-step forecast). Unless ``--no-scale``, the series is standardised
-with the mean and standard deviation of the values the training windows cover
-(inputs and targets alike) before the LSTM and the ridge see it; every RMSE is
-in the series' own units.
+rolling one-step forecast). The models see the raw series (the regressor
+standardises its inputs and targets itself); with ``--prescale`` the series
+is first standardised with the mean and standard deviation of the values the
+training windows cover. Every RMSE is in the series' own units.
 
 Printed per series, test RMSE of:
 
@@ -107,8 +107,8 @@ def main(argv=None):
                         choices=list(SETTINGS))
     parser.add_argument("--param", nargs="*", default=[],
                         help="estimator parameters, name=value (JSON values)")
-    parser.add_argument("--no-scale", action="store_true",
-                        help="feed the LSTM and the ridge the raw series")
+    parser.add_argument("--prescale", action="store_true",
+                        help="standardise each series by its training part first")
     parser.add_argument("--n-jobs", type=int, default=1,
                         help="LSTM fits in parallel processes, each at one thread")
     args = parser.parse_args(argv)
@@ -128,7 +128,7 @@ def main(argv=None):
         if s.ndim != 1:
             parser.error(f"{name} is not univariate: shape {s.shape}")
         data[name] = split_windows(s, window)
-        if args.no_scale:
+        if not args.prescale:
             data[name] = data[name][:4] + (0.0, 1.0)
         info[name] = baselines(data[name], period)
         m = meta.get(name, {})
@@ -147,7 +147,7 @@ def report(args, params, data, info, runs):
     print(f"test RMSE, one step ahead, last {TEST_FRACTION:.0%} of windows; "
           f"LSTMRegressor(random_state=seed{extra}) seeds {args.seeds}, 1 thread; "
           f"RidgeCV(alphas=np.logspace(-3, 3, 13)) on the flattened windows; "
-          + ("raw series" if args.no_scale else
+          + ("raw series" if not args.prescale else
              "LSTM and ridge on the series standardised by its training part"))
     header = (f"{'series':>16} {'window':>6} {'train/test':>10} | "
               f"{'LSTM mean':>10} {'(min-max)':>21} | {'RidgeCV':>9} "

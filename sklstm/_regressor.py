@@ -9,6 +9,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseLSTM
+from ._sequences import Sequences, fit_standardizer
 
 
 class LSTMRegressor(RegressorMixin, BaseLSTM):
@@ -100,6 +101,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         **BaseLSTM._parameter_constraints,
         "pooling": [StrOptions({"last", "mean", "max"})],
         "steps_per_frame": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "scale_targets": ["boolean"],
     }
 
     def __init__(
@@ -110,7 +112,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
         beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
         max_grad_norm=1.0, scale_inputs=True, learning_rate="adaptive",
-        n_updates_no_change=100, steps_per_frame="auto",
+        n_updates_no_change=100, steps_per_frame="auto", scale_targets=True,
     ):
         super().__init__(
             hidden_layer_sizes, bidirectional=bidirectional,
@@ -125,6 +127,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
             learning_rate=learning_rate, n_updates_no_change=n_updates_no_change,
         )
         self.steps_per_frame = steps_per_frame
+        self.scale_targets = scale_targets
         self.pooling = pooling
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -174,11 +177,18 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         if first_call:
             self.n_outputs_ = y.shape[1]
             self._y_1d = y_ndim == 1
+            self.target_mean_, self.target_scale_ = self._fit_target_map(y)
         elif y.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y has {y.shape[1]} outputs but the model has {self.n_outputs_}."
             )
-        return y, self.n_outputs_
+        return (y - self.target_mean_) / self.target_scale_, self.n_outputs_
+
+    def _fit_target_map(self, y):
+        """Per-output ``(mean, scale)`` that standardise the targets, or (0, 1)."""
+        if not self.scale_targets:
+            return np.zeros(y.shape[1]), np.ones(y.shape[1])
+        return fit_standardizer(Sequences(y, [len(y)]))
 
     def _loss(self, pred, Y, weights, lengths):
         diff = pred - Y.astype(pred.dtype)
@@ -203,4 +213,6 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         y : ndarray of shape (n_sequences,) or (n_sequences, n_outputs)
         """
         pred = self._decision(self._read_predict_input(X))
+        pred = pred * self.target_scale_.astype(pred.dtype) + self.target_mean_.astype(
+            pred.dtype)
         return pred[:, 0] if self._y_1d else pred

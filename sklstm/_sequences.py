@@ -236,22 +236,24 @@ def read_sequences(estimator, X, *, reset, fitted_kind=None, n_features=None):
     return seqs, kind
 
 
-def fit_standardizer(seqs):
-    """Per-feature ``(mean, scale)`` over every step of every sequence.
+def safe_scale(var, mean, n):
+    """``sqrt(var)``, with 1 where ``var`` is zero up to rounding (the bound of
+    :class:`~sklearn.preprocessing.StandardScaler`, over ``n`` values)."""
+    eps = np.finfo(np.float64).eps
+    return np.where(var <= n * eps * var + (n * mean * eps) ** 2, 1.0, np.sqrt(var))
 
-    Accumulated in float64; a feature that never varies gets scale 1, as in
-    :class:`~sklearn.preprocessing.StandardScaler`.
-    """
-    data = seqs.data.astype(np.float64, copy=False)
-    mean = data.mean(axis=0)
-    scale = data.std(axis=0)
-    scale[~(scale > 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1))] = 1.0
-    return mean, scale
+
+def fit_standardizer(seqs):
+    """Per-feature ``(mean, scale)`` over every step of every sequence, in float64."""
+    n = seqs.data.shape[0]
+    mean = seqs.data.mean(axis=0, dtype=np.float64)
+    return mean, safe_scale(seqs.data.var(axis=0, dtype=np.float64), mean, n)
 
 
 def standardize(seqs, mean, scale):
-    """A new :class:`Sequences` of ``(x - mean) / scale``, in the same precision."""
-    data = (seqs.data - mean.astype(seqs.dtype)) / scale.astype(seqs.dtype)
+    """A new :class:`Sequences` of ``(x - mean) / scale``, computed in float64 and
+    given back in the precision of ``seqs``."""
+    data = (seqs.data.astype(np.float64, copy=False) - mean) / scale
     return Sequences(data.astype(seqs.dtype, copy=False), seqs.lengths)
 
 

@@ -11,16 +11,9 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._set_output import ADAPTERS_MANAGER, _get_output_config
 from sklearn.utils.validation import check_is_fitted
 
-from ._sequences import read_sequences
+from ._sequences import read_sequences, safe_scale
 
 __all__ = ["SequenceScaler"]
-
-
-def _scale(var, mean, n):
-    """``sqrt(var)``, with 1 where ``var`` is zero up to rounding (the bound of
-    :class:`~sklearn.preprocessing.StandardScaler`, over ``n`` values)."""
-    eps = np.finfo(np.float64).eps
-    return np.where(var <= n * eps * var + (n * mean * eps) ** 2, 1.0, np.sqrt(var))
 
 
 def _affine(data, mean, scale, *, inverse, copy):
@@ -197,7 +190,7 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator,
         var = data.var(axis=0, dtype=np.float64) if self.with_std else None
         self.mean_ = mean if self.with_mean or self.with_std else None
         self.var_ = var
-        self.scale_ = None if var is None else _scale(var, mean, n)
+        self.scale_ = None if var is None else safe_scale(var, mean, n)
         return self
 
     def _statistics(self, seqs):
@@ -211,7 +204,7 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator,
         scale = None
         if self.with_std:
             var = np.add.reduceat((data - steps) ** 2, seqs.starts, axis=0) / lengths
-            scale = np.repeat(_scale(var, mean, lengths), seqs.lengths, axis=0)
+            scale = np.repeat(safe_scale(var, mean, lengths), seqs.lengths, axis=0)
         return steps if self.with_mean else None, scale
 
     def _read(self, X):

@@ -108,12 +108,26 @@ def apply_patches(patches):
         setattr(importlib.import_module(module), name, value)
 
 
-def fit_and_score(path, seed, affine, params, patches=None):
+def cv_split(X, y, n_splits, fold, seed):
+    """Fold ``fold`` of a stratified ``n_splits``-fold split of a training set
+    (plain shuffled folds where a class is smaller than ``n_splits``)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    _, counts = np.unique(y, return_counts=True)
+    cv = (StratifiedKFold if counts.min() >= n_splits else KFold)(
+        n_splits, shuffle=True, random_state=seed)
+    train, test = list(cv.split(np.zeros(len(y)), y))[fold]
+    return ([X[i] for i in train], y[train], [X[i] for i in test], y[test])
+
+
+def fit_and_score(path, seed, affine, params, patches=None, cv=None):
     from sklstm import LSTMClassifier
 
     apply_patches(patches or {})
 
     X_train, y_train, X_test, y_test = load_set(path)
+    if cv is not None:  # (n_splits, fold): score inside the training split
+        X_train, y_train, X_test, y_test = cv_split(X_train, y_train, *cv, seed)
     if affine is not None:
         a, b = affine
         X_train = [a * x + b for x in X_train]
@@ -139,6 +153,9 @@ def main(argv=None):
                         help="estimator parameters, name=value (JSON values)")
     parser.add_argument("--patch", nargs="*", default=[],
                         help="module.NAME=value: private constants, for experiments")
+    parser.add_argument("--cv", type=int, default=None, metavar="K",
+                        help="score by K-fold cross-validation inside each training "
+                             "split instead of on the test split (for choosing)")
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--json", default=None, help="also write the runs here")
     args = parser.parse_args(argv)
@@ -151,20 +168,30 @@ def main(argv=None):
     params = parse_params(args.param)
     # the longest sets first, so that parallel runs finish together
     sizes = {p: np.load(p)["X_train"].size for p in paths}
-    jobs = [(p, s) for p in sorted(paths, key=sizes.get, reverse=True)
-            for s in args.seeds]
+    folds = [None] if args.cv is None else [(args.cv, f) for f in range(args.cv)]
+    jobs = [(p, s, f) for p in sorted(paths, key=sizes.get, reverse=True)
+            for s in args.seeds for f in folds]
     runs = Parallel(n_jobs=args.n_jobs)(
-        delayed(fit_and_score)(p, s, args.affine, params, parse_params(args.patch))
-        for p, s in jobs)
+        delayed(fit_and_score)(p, s, args.affine, params, parse_params(args.patch), f)
+        for p, s, f in jobs)
+    if args.cv is not None:  # one figure per seed: the mean over the folds
+        runs = [{"set": r["set"], "seed": r["seed"],
+                 **{k: np.mean([q[k] for q in runs
+                                if (q["set"], q["seed"]) == (r["set"], r["seed"])])
+                    for k in ("accuracy", "fit_s", "n_iter")}}
+                for r in runs[:: args.cv]]
     if args.json:
         Path(args.json).write_text(json.dumps(runs, indent=1))
     report(args, paths, runs, params)
 
 
 def report(args, paths, runs, params):
-    print(f"LSTMClassifier(random_state=seed{''.join(f', {k}={v!r}' for k, v in params.items())})"
-          f" seeds {args.seeds}" + (f", series mapped to {args.affine[0]:g} x + "
-                                    f"{args.affine[1]:g}" if args.affine else ""))
+    extra = "".join(f", {k}={v!r}" for k, v in params.items())
+    print(f"LSTMClassifier(random_state=seed{extra}) seeds {args.seeds}"
+          + (f", series mapped to {args.affine[0]:g} x + {args.affine[1]:g}"
+             if args.affine else "")
+          + (f"; {args.cv}-fold cross-validation accuracy inside the training splits"
+             if args.cv else "; test accuracy"))
     header = (f"{'set':>28} | {'mean':>6} {'min':>6} {'max':>6} | {'1NN-ED':>6} "
               f"{'1NN-DTW':>7} {'deep':>6} | {'fit s':>6} {'epochs':>6}")
     print(header)

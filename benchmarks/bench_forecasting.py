@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_forecasting.py FILE [--seeds 0 1 2]
         [--series airline sunspots_yearly taylor] [--param name=value ...]
-        [--prescale] [--n-jobs 1]
+        [--windows raw|prescale|last] [--n-jobs 1]
 
 ``FILE`` is an ``.npz`` of univariate series (the project's shared
 ``forecasting_series.npz``; its data stays outside the package), one float
@@ -16,17 +16,20 @@ Each series is cut with :func:`sklstm.datasets.make_windows` into windows of
 ``airline`` (monthly), 20 for ``sunspots_yearly`` and 96 for ``taylor``
 (half-hourly, two days). The windows stay in time order: the first 80 % train,
 the last 20 % test (their inputs overlap the training targets, as in any
-rolling one-step forecast). The models see the raw series (the regressor
-standardises its inputs and targets itself); with ``--prescale`` the series
-is first standardised with the mean and standard deviation of the values the
-training windows cover. Every RMSE is in the series' own units.
+rolling one-step forecast). By default the models see the raw windows (the
+regressor standardises its inputs and targets itself); ``--windows prescale``
+standardises the series with the mean and standard deviation of the values
+the training windows cover, and ``--windows last`` gives the LSTM and the
+ridge each window and its target minus the window's last value (they learn
+the change, which lets them follow a trend beyond the training range). Every
+RMSE is in the series' own units.
 
 Printed per series, test RMSE of:
 
 - ``LSTMRegressor(random_state=seed)`` (plus any ``--param``), fitted once per
   seed at one thread: the mean and (min-max) over the seeds, with the mean fit
   time and epochs;
-- ``RidgeCV(alphas=np.logspace(-3, 3, 13))`` on the flattened windows;
+- ``RidgeCV(alphas=np.logspace(-3, 9, 25))`` on the flattened windows;
 - the seasonal-naive forecast: the value ``period`` steps before the target,
   read from the window, with period 12 (airline), 1 (sunspots_yearly: the last
   value) and 48 (taylor: the same half-hour the day before);
@@ -53,7 +56,7 @@ from bench_accuracy import parse_params  # noqa: E402
 # series: (window, seasonal period)
 SETTINGS = {"airline": (24, 12), "sunspots_yearly": (20, 1), "taylor": (96, 48)}
 TEST_FRACTION = 0.2
-RIDGE_ALPHAS = np.logspace(-3, 3, 13)
+RIDGE_ALPHAS = np.logspace(-3, 9, 25)
 
 
 def rmse(y_true, y_pred):
@@ -70,28 +73,50 @@ def split_windows(series, window):
             float(covered.mean()), float(covered.std()))
 
 
-def fit_lstm(name, seed, data, params):
+def to_model(X, y, data, mode):
+    """Windows (and targets) as the models see them under ``mode``."""
+    center, scale = data[4], data[5]
+    if mode == "last":  # relative to each window's last value: changes
+        ref = X[:, -1:, :]
+        return X - ref, None if y is None else y - ref[:, 0, 0]
+    if mode == "window":  # each window standardised by its own mean and std
+        m, sd = X.mean(axis=1, keepdims=True), X.std(axis=1, keepdims=True) + 1e-12
+        return (X - m) / sd, None if y is None else (y - m[:, 0, 0]) / sd[:, 0, 0]
+    return (X - center) / scale, None if y is None else (y - center) / scale
+
+
+def from_model(pred, X, data, mode):
+    """Predictions back in the series' units."""
+    center, scale = data[4], data[5]
+    if mode == "last":
+        return pred + X[:, -1, 0]
+    if mode == "window":
+        return pred * (X.std(axis=1)[:, 0] + 1e-12) + X.mean(axis=1)[:, 0]
+    return pred * scale + center
+
+
+def fit_lstm(name, seed, data, params, mode):
     from sklstm import LSTMRegressor
 
-    X_train, y_train, X_test, y_test, center, scale = data
+    X_train, y_train, X_test, y_test = data[:4]
     reg = LSTMRegressor(random_state=seed, **params)
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         start = time.perf_counter()
-        reg.fit((X_train - center) / scale, (y_train - center) / scale)
+        reg.fit(*to_model(X_train, y_train, data, mode))
         seconds = time.perf_counter() - start
-        pred = reg.predict((X_test - center) / scale) * scale + center
+        pred = from_model(reg.predict(to_model(X_test, None, data, mode)[0]), X_test,
+                          data, mode)
     return {"series": name, "seed": seed, "rmse": rmse(y_test, pred),
             "fit_s": seconds, "n_iter": int(reg.n_iter_)}
 
 
-def baselines(data, period):
-    X_train, y_train, X_test, y_test, center, scale = data
-    ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(
-        ((X_train - center) / scale).reshape(len(X_train), -1),
-        (y_train - center) / scale)
-    ridge_pred = ridge.predict(
-        ((X_test - center) / scale).reshape(len(X_test), -1)) * scale + center
+def baselines(data, period, mode):
+    X_train, y_train, X_test, y_test = data[:4]
+    Xm, ym = to_model(X_train, y_train, data, mode)
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(Xm.reshape(len(Xm), -1), ym)
+    Xt = to_model(X_test, None, data, mode)[0]
+    ridge_pred = from_model(ridge.predict(Xt.reshape(len(Xt), -1)), X_test, data, mode)
     window = X_test.shape[1]
     naive = X_test[:, window - period, 0]  # the value `period` steps before
     return {"ridge": rmse(y_test, ridge_pred), "ridge_alpha": float(ridge.alpha_),
@@ -107,8 +132,11 @@ def main(argv=None):
                         choices=list(SETTINGS))
     parser.add_argument("--param", nargs="*", default=[],
                         help="estimator parameters, name=value (JSON values)")
-    parser.add_argument("--prescale", action="store_true",
-                        help="standardise each series by its training part first")
+    parser.add_argument("--windows", choices=["raw", "prescale", "last", "window"],
+                        default="raw",
+                        help="what the LSTM and the ridge see: the raw windows, "
+                             "windows standardised by the training part, or "
+                             "windows and targets minus each window's last value")
     parser.add_argument("--n-jobs", type=int, default=1,
                         help="LSTM fits in parallel processes, each at one thread")
     args = parser.parse_args(argv)
@@ -128,16 +156,17 @@ def main(argv=None):
         if s.ndim != 1:
             parser.error(f"{name} is not univariate: shape {s.shape}")
         data[name] = split_windows(s, window)
-        if not args.prescale:
+        if args.windows == "raw":
             data[name] = data[name][:4] + (0.0, 1.0)
-        info[name] = baselines(data[name], period)
+        info[name] = baselines(data[name], period, args.windows)
         m = meta.get(name, {})
         print(f"{name}: {len(s)} values, {m.get('freq', '?')} from "
               f"{m.get('start', '?')}; source: {m.get('source', '?')}")
 
     jobs = [(name, seed) for name in args.series for seed in args.seeds]
     runs = Parallel(n_jobs=args.n_jobs)(
-        delayed(fit_lstm)(name, seed, data[name], params) for name, seed in jobs)
+        delayed(fit_lstm)(name, seed, data[name], params, args.windows)
+        for name, seed in jobs)
     report(args, params, data, info, runs)
 
 
@@ -146,9 +175,12 @@ def report(args, params, data, info, runs):
     print()
     print(f"test RMSE, one step ahead, last {TEST_FRACTION:.0%} of windows; "
           f"LSTMRegressor(random_state=seed{extra}) seeds {args.seeds}, 1 thread; "
-          f"RidgeCV(alphas=np.logspace(-3, 3, 13)) on the flattened windows; "
-          + ("raw series" if not args.prescale else
-             "LSTM and ridge on the series standardised by its training part"))
+          f"RidgeCV(alphas=np.logspace(-3, 9, 25)) on the flattened windows; "
+          + {"raw": "raw windows",
+             "prescale": "windows standardised by the training part",
+             "last": "windows and targets relative to each window's last value",
+             "window": "windows and targets standardised by each window"}[
+                 args.windows])
     header = (f"{'series':>16} {'window':>6} {'train/test':>10} | "
               f"{'LSTM mean':>10} {'(min-max)':>21} | {'RidgeCV':>9} "
               f"{'s-naive':>9} {'mean':>9} | {'fit s':>6} {'epochs':>6}")

@@ -27,11 +27,11 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     ----------
     hidden_layer_sizes : array-like of shape (n_layers,) or int, default=(64,)
         The number of LSTM units of each layer, first layer first.
-    bidirectional : bool, default=False
+    bidirectional : bool, default=True
         Whether each layer also reads every sequence backwards (within its own
         length) and concatenates both directions' outputs (Graves &
         Schmidhuber 2005).
-    pooling : {"last", "mean", "max"}, default="last"
+    pooling : {"last", "mean", "max"}, default="max"
         How the last layer's outputs become one vector per sequence: the final
         state of each direction, or the mean or maximum over the steps.
     dropout : float in [0, 1), default=0.0
@@ -54,9 +54,10 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         Seeds the initial weights, the shuffling, the validation split and
         dropout. Same seed, data and thread count: the same model, bit for bit.
     tol : float, default=1e-4
-        Training stops when the loss (or, with early stopping, the validation
+        A plateau is when the loss (or, with early stopping, the validation
         score) has not improved by at least ``tol`` for ``n_iter_no_change``
-        consecutive epochs.
+        consecutive epochs and ``n_updates_no_change`` updates; see
+        ``learning_rate``.
     verbose : bool, default=False
         Print one line per epoch: loss, validation score, seconds.
     warm_start : bool, default=False
@@ -74,11 +75,34 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
         Adam's parameters. Only used when ``solver="adam"``.
     n_iter_no_change : int, default=10
-        See ``tol``.
+        Patience in epochs; see ``tol``.
     max_grad_norm : float or None, default=1.0
         The gradient of every minibatch is scaled down to this global L2 norm
         when longer (Pascanu et al. 2013): LSTMs still see exploding
         gradients. None turns clipping off.
+    scale_inputs : bool, default=True
+        Whether ``fit`` learns the mean and standard deviation of each
+        feature over every step of every training sequence
+        (``input_mean_``, ``input_scale_``) and the network reads
+        ``(x - input_mean_) / input_scale_``, in ``fit`` and ``predict``
+        alike: data in raw sensor units need no scaler of their own.
+    learning_rate : {"adaptive", "constant"}, default="adaptive"
+        "adaptive" divides the optimizer's step size by 4 at each plateau
+        (see ``tol``), as Keras' ``ReduceLROnPlateau`` and the "adaptive"
+        schedule of :class:`~sklearn.neural_network.MLPClassifier` do; the
+        fourth plateau stops training. "constant" stops at the first one.
+    n_updates_no_change : int, default=100
+        Patience in optimizer updates: a plateau also lasts at least this
+        many minibatch updates. On small data sets an epoch is one or two
+        updates, and ``n_iter_no_change`` epochs alone would be too short.
+        0 leaves the patience to ``n_iter_no_change``.
+    steps_per_frame : int or "auto", default="auto"
+        The network reads each run of ``steps_per_frame`` consecutive steps
+        as one frame of ``steps_per_frame * n_features`` values (the last
+        frame of a sequence zero-padded, after standardisation): long series
+        become short enough for the LSTM to learn and faster to train. "auto"
+        is ``ceil(median training length / 64)``, so that a typical sequence
+        is at most 64 frames (1 for sequences up to 64 steps).
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn's classifiers.
 
@@ -109,6 +133,14 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         Sequences seen in training.
     n_features_in_ : int
         Features per step (sequences) or columns (tables).
+    input_mean_, input_scale_ : ndarray of shape (n_step_features,)
+        The standardisation of the inputs (zeros and ones when
+        ``scale_inputs=False``); ``n_step_features`` is 1 for tables.
+    steps_per_frame_ : int
+        The steps read as one frame: the first layer's ``W`` has
+        ``steps_per_frame_ * n_step_features`` columns, frame-major (column
+        ``j * n_step_features + d`` is feature ``d`` of the ``j``-th step of
+        a frame).
 
     See Also
     --------
@@ -160,7 +192,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     }
 
     def __init__(
-        self, hidden_layer_sizes=(64,), *, bidirectional=False, pooling="last",
+        self, hidden_layer_sizes=(64,), *, bidirectional=True, pooling="max",
         dropout=0.0, solver="adam", alpha=1e-4, batch_size="auto",
         learning_rate_init=1e-2, max_iter=200, shuffle=True, random_state=None,
         tol=1e-4, verbose=False, warm_start=False, momentum=0.9,

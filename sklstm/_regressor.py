@@ -24,7 +24,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
     ----------
     hidden_layer_sizes : array-like of shape (n_layers,) or int, default=(64,)
         The number of LSTM units of each layer, first layer first.
-    bidirectional : bool, default=False
+    bidirectional : bool, default=True
         Whether each layer also reads every sequence backwards.
     pooling : {"last", "mean", "max"}, default="last"
         How the last layer's outputs become one vector per sequence.
@@ -105,7 +105,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
     }
 
     def __init__(
-        self, hidden_layer_sizes=(64,), *, bidirectional=False, pooling="last",
+        self, hidden_layer_sizes=(64,), *, bidirectional=True, pooling="last",
         dropout=0.0, solver="adam", alpha=1e-4, batch_size="auto",
         learning_rate_init=1e-2, max_iter=200, shuffle=True, random_state=None,
         tol=1e-4, verbose=False, warm_start=False, momentum=0.9,

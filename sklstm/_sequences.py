@@ -292,9 +292,9 @@ def ungroup_steps(framed, k, lengths):
 
 # "auto" frames: the fewest steps per frame that leave at most this many
 # frames in a sequence of the median training length.
-_AUTO_MAX_FRAMES = 32
+_AUTO_MAX_FRAMES = 64
 
 
 def auto_steps_per_frame(lengths):
-    """The ``steps_per_frame="auto"`` rule: ``ceil(median(lengths) / 32)``."""
+    """The ``steps_per_frame="auto"`` rule: ``ceil(median(lengths) / 64)``."""
     return max(1, int(np.ceil(np.median(lengths) / _AUTO_MAX_FRAMES)))

@@ -10,13 +10,13 @@ of the project's shared data is one such folder; its data stays outside the
 package) and, optionally, ``reference.json``. Each ``.npz`` is read with
 ``allow_pickle=False`` and holds:
 
-==========================  =========================  ==================================
+==========================  =========================  =================================
 key                         dtype / shape              meaning
-==========================  =========================  ==================================
+==========================  =========================  =================================
 ``X_train``, ``X_test``     float ``(n, T_max, d)``    series, right-padded past lengths
-``len_train``, ``len_test`` int ``(n,)``               true lengths (optional: all T_max)
+``len_train``, ``len_test`` int ``(n,)``               true lengths (default: T_max)
 ``y_train``, ``y_test``     any ``(n,)``               class labels
-==========================  =========================  ==================================
+==========================  =========================  =================================
 
 ``reference.json``, when present, maps ``sets.<name>`` to published figures:
 ``one_nn_ed``, ``one_nn_dtw_full`` (lists of ``{"value", "source"}``; the

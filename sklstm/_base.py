@@ -26,6 +26,7 @@ from ._sequences import (
 )
 from .functional import lstm_backward, lstm_forward
 
+
 def log_softmax(logits, axis=-1):
     """log(softmax(logits)) along ``axis``, stable; plain NumPy, which costs a
     tenth of scipy's version on the small arrays of a minibatch."""
@@ -41,7 +42,7 @@ _PREDICT_BATCH = 512
 
 # "auto" batches: at most 32 sequences, and at least _AUTO_MIN_BATCHES
 # minibatches per epoch where the data allows.
-_AUTO_MIN_BATCHES = 1
+_AUTO_MIN_BATCHES = 4
 
 
 def auto_batch_size(n):
@@ -375,7 +376,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             raise ValueError("Sample weights must contain at least one non-zero number.")
         return seqs, kind, y, Y, n_outputs, weights
 
-    # --- the input map: standardisation, then frames of steps -------------------------
+    # --- the input map: standardisation, then frames of steps ---------------------
 
     def _fit_input_map(self, seqs):
         """Learn ``input_mean_``, ``input_scale_`` and ``steps_per_frame_``."""
@@ -401,7 +402,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             seqs = standardize(seqs, self.input_mean_, self.input_scale_)
         return group_steps(seqs, self.steps_per_frame_)
 
-    # --- the fit recipe ----------------------------------------------------------------
+    # --- the fit recipe ------------------------------------------------------------
 
     def _initial_state(self, seqs, n_outputs, rng, *, first, incremental):
         """Weights, optimizer and curves to train from: fresh, or the fitted ones."""

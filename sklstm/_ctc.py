@@ -44,9 +44,11 @@ class CTCSequenceLabeler(BaseLSTM):
     dropout, solver, alpha, batch_size, learning_rate_init, max_iter, shuffle, \
 random_state, tol, verbose, warm_start, momentum, nesterovs_momentum, \
 early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, \
-max_grad_norm
+max_grad_norm, scale_inputs, learning_rate, n_updates_no_change
         As in :class:`LSTMClassifier`; early stopping watches ``score``
-        (one minus the label error rate) on the held-out sequences.
+        (one minus the label error rate) on the held-out sequences. Every
+        step is read (there is no ``steps_per_frame``): ``predict_proba``
+        keeps one row per input frame.
 
     Attributes
     ----------
@@ -61,7 +63,7 @@ max_grad_norm
         ``classes_[j]``.
     output_intercept_ : ndarray of shape (n_classes + 1,)
     loss_curve_, validation_scores_, best_validation_score_, best_loss_, \
-n_iter_, t_, n_features_in_
+n_iter_, t_, n_features_in_, input_mean_, input_scale_
         As in :class:`LSTMClassifier`; the loss is the CTC loss of each
         sequence divided by its number of labels.
 

@@ -7,6 +7,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from sklstm import LSTMClassifier, LSTMRegressor
+from sklstm._base import auto_batch_size
 from sklstm._optimizers import AdamOptimizer
 from sklstm._schedule import _DECAY, _N_DECAYS, PlateauSchedule
 from sklstm._sequences import (
@@ -54,6 +55,11 @@ def test_group_steps_round_trips_any_length(rng, k):
     back = ungroup_steps(framed, k, lengths)
     np.testing.assert_array_equal(back.data, data)
     np.testing.assert_array_equal(back.lengths, lengths)
+
+
+def test_auto_batch_size_gives_small_sets_several_updates():
+    assert [auto_batch_size(n) for n in (1, 3, 16, 23, 128, 129, 600)] == [
+        1, 1, 4, 6, 32, 32, 32]
 
 
 def test_auto_steps_per_frame_rule():
@@ -123,7 +129,8 @@ def test_units_do_not_matter(rng, cls):
     a = quiet(small(cls), X, y)
     b = quiet(small(cls), [100 * x + 50 for x in X], y)
     np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-6)
-    np.testing.assert_allclose(a.predict(X[:10]), b.predict([100 * x + 50 for x in X[:10]]),
+    np.testing.assert_allclose(a.predict(X[:10]),
+                               b.predict([100 * x + 50 for x in X[:10]]),
                                rtol=1e-6, atol=1e-9)
 
 

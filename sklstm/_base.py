@@ -397,8 +397,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return int(setting)
 
     def _map_inputs(self, seqs):
-        """Sequences as the network reads them, through the fitted input map."""
-        if self.scale_inputs:
+        """Sequences as the network reads them, through the fitted input map
+        (the fitted attributes alone: ``set_params`` after ``fit`` changes
+        nothing until the next fit)."""
+        if np.any(self.input_mean_ != 0) or np.any(self.input_scale_ != 1):
             seqs = standardize(seqs, self.input_mean_, self.input_scale_)
         return group_steps(seqs, self.steps_per_frame_)
 

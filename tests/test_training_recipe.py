@@ -121,6 +121,10 @@ def test_input_statistics_are_fitted_and_used_at_predict(rng):
     off = quiet(small(scale_inputs=False), X, y)
     np.testing.assert_array_equal(off.input_mean_, 0)
     np.testing.assert_array_equal(off.input_scale_, 1)
+    # predict follows the fitted map, not a parameter changed since
+    proba = clf.predict_proba(X_new)
+    clf.set_params(scale_inputs=False, steps_per_frame=2)
+    np.testing.assert_array_equal(clf.predict_proba(X_new), proba)
 
 
 @pytest.mark.parametrize("cls", [LSTMClassifier, LSTMRegressor])

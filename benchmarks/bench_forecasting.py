@@ -63,9 +63,15 @@ def rmse(y_true, y_pred):
     return float(np.sqrt(np.mean((np.asarray(y_true) - np.asarray(y_pred)) ** 2)))
 
 
-def split_windows(series, window):
-    """Train and test windows of one series, in time order, and the scaling."""
+def split_windows(series, window, validate=False):
+    """Train and test windows of one series, in time order, and the scaling;
+    with ``validate``, the training windows alone, split the same way (the
+    last 20 % of them play the test set: for choosing)."""
     X, y = make_windows(series, window=window)
+    if validate:
+        n_test = int(np.ceil(TEST_FRACTION * len(X)))
+        X, y = X[:-n_test], y[:-n_test]
+        series = series[: len(X) + window]
     n_test = int(np.ceil(TEST_FRACTION * len(X)))
     n_train = len(X) - n_test
     covered = series[: n_train + window]  # every value the training windows hold
@@ -137,6 +143,9 @@ def main(argv=None):
                         help="what the LSTM and the ridge see: the raw windows, "
                              "windows standardised by the training part, or "
                              "windows and targets minus each window's last value")
+    parser.add_argument("--validate", action="store_true",
+                        help="score on the last 20 %% of the training windows "
+                             "instead of the test windows (for choosing)")
     parser.add_argument("--n-jobs", type=int, default=1,
                         help="LSTM fits in parallel processes, each at one thread")
     args = parser.parse_args(argv)
@@ -155,7 +164,7 @@ def main(argv=None):
         s = series[name]
         if s.ndim != 1:
             parser.error(f"{name} is not univariate: shape {s.shape}")
-        data[name] = split_windows(s, window)
+        data[name] = split_windows(s, window, args.validate)
         if args.windows == "raw":
             data[name] = data[name][:4] + (0.0, 1.0)
         info[name] = baselines(data[name], period, args.windows)

@@ -21,8 +21,11 @@ regressor standardises its inputs and targets itself); ``--windows prescale``
 standardises the series with the mean and standard deviation of the values
 the training windows cover, and ``--windows last`` gives the LSTM and the
 ridge each window and its target minus the window's last value (they learn
-the change, which lets them follow a trend beyond the training range). Every
-RMSE is in the series' own units.
+the change, which lets them follow a trend beyond the training range), and
+``--windows window`` standardises each window and its target by the
+window's own mean and standard deviation. ``--validate`` scores on the last
+20 % of the training windows instead of the test windows, for choosing.
+Every RMSE is in the series' own units.
 
 Printed per series, test RMSE of:
 

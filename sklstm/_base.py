@@ -381,20 +381,20 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _fit_input_map(self, seqs):
         """Learn ``input_mean_``, ``input_scale_`` and ``steps_per_frame_``."""
         if self.scale_inputs:
-            self.input_mean_, self.input_scale_ = fit_standardizer(seqs)
+            self.input_mean_, self.input_scale_ = fit_standardizer(seqs.data)
         else:
             self.input_mean_ = np.zeros(seqs.n_features)
             self.input_scale_ = np.ones(seqs.n_features)
         self.steps_per_frame_ = self._choose_steps_per_frame(seqs.lengths)
 
     def _choose_steps_per_frame(self, lengths):
-        """1 for per-step outputs; the parameter, or the rule of "auto"."""
-        setting = getattr(self, "steps_per_frame", 1)
+        """1 for per-step outputs (they have no such parameter); the parameter,
+        or the rule of "auto"."""
         if self._per_step:
             return 1
-        if setting == "auto":
+        if self.steps_per_frame == "auto":
             return auto_steps_per_frame(lengths)
-        return int(setting)
+        return int(self.steps_per_frame)
 
     def _map_inputs(self, seqs):
         """Sequences as the network reads them, through the fitted input map
@@ -520,7 +520,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.loss_curve_ = state["loss_curve"]
         self.t_ = state["t"]
         self.n_iter_ = len(state["loss_curve"])
-        self.validation_scores_ = state["validation_scores"] or None
+        early_stopped = state["best_score"] is not None
+        self.validation_scores_ = state["validation_scores"] if early_stopped else None
         self.best_validation_score_ = state["best_score"]
         self.best_loss_ = state["best_loss"]
         self._optimizer = state["optimizer"]

@@ -9,7 +9,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseLSTM
-from ._sequences import Sequences, fit_standardizer
+from ._sequences import fit_standardizer
 
 
 class LSTMRegressor(RegressorMixin, BaseLSTM):
@@ -114,9 +114,11 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
     of each direction (``pooling="last"``), the natural summary for
     forecasting from a window. On one-step-ahead forecasts of three public
     series (``benchmarks/bench_forecasting.py``, windows and targets taken
-    relative to each window's last value, seeds 0 and 1), a bidirectional
-    layer gave test RMSE 25.2 (airline) and 17.8 (sunspots) against 24.5
-    and 19.1 with one direction; max pooling gave 23.4 and 18.1.
+    relative to each window's last value, seeds 0 and 1, with batches of
+    ``min(32, n)``), a bidirectional layer gave test RMSE 25.2 (airline) and
+    17.8 (sunspots) against 24.5 and 19.1 with one direction; max pooling
+    gave 23.4 and 18.1. With the defaults (seeds 0-2): 23.9, 18.9 and 222
+    (taylor), against RidgeCV's 16.3, 18.5 and 239.
 
     Examples
     --------
@@ -223,7 +225,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         """Per-output ``(mean, scale)`` that standardise the targets, or (0, 1)."""
         if not self.scale_targets:
             return np.zeros(y.shape[1]), np.ones(y.shape[1])
-        return fit_standardizer(Sequences(y, [len(y)]))
+        return fit_standardizer(y)
 
     def _loss(self, pred, Y, weights, lengths):
         diff = pred - Y.astype(pred.dtype)

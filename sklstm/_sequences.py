@@ -243,11 +243,11 @@ def safe_scale(var, mean, n):
     return np.where(var <= n * eps * var + (n * mean * eps) ** 2, 1.0, np.sqrt(var))
 
 
-def fit_standardizer(seqs):
-    """Per-feature ``(mean, scale)`` over every step of every sequence, in float64."""
-    n = seqs.data.shape[0]
-    mean = seqs.data.mean(axis=0, dtype=np.float64)
-    return mean, safe_scale(seqs.data.var(axis=0, dtype=np.float64), mean, n)
+def fit_standardizer(rows):
+    """Per-column ``(mean, scale)`` of a 2-D array (the steps of
+    :attr:`Sequences.data`, or targets), in float64."""
+    mean = rows.mean(axis=0, dtype=np.float64)
+    return mean, safe_scale(rows.var(axis=0, dtype=np.float64), mean, rows.shape[0])
 
 
 def standardize(seqs, mean, scale):

@@ -223,3 +223,30 @@ def test_scores_watch_higher_values():
     assert [s.update(v, opt) for v in [0.5, 0.6, 0.4, 0.4]] == [
         "improved", "improved", "wait", "stop"]
     assert s.best == 0.6
+
+
+def test_input_map_folds_into_the_first_layer(rng):
+    """The fold docs/estimators.rst states: W' = W / scale, b' = b - W' @ mean."""
+    X, y = make_data(rng)
+    X = [x * [3.0, 0.01] + [40.0, -2.0] for x in X]
+    clf = quiet(small(steps_per_frame=1), X, y)
+    raw = quiet(small(steps_per_frame=1, scale_inputs=False), X, y)
+    folded = []
+    for depth, layer in enumerate(clf.recurrent_params_):
+        if depth == 0:
+            layer = [(W / clf.input_scale_, U,
+                      b - (W / clf.input_scale_) @ clf.input_mean_)
+                     for W, U, b in layer]
+        folded.append(layer)
+    raw.recurrent_params_ = folded
+    raw.output_coef_, raw.output_intercept_ = clf.output_coef_, clf.output_intercept_
+    np.testing.assert_allclose(raw.predict_proba(X), clf.predict_proba(X), rtol=1e-9)
+
+
+def test_validation_scores_belong_to_early_stopped_fits(rng):
+    X, y = make_data(rng)
+    clf = quiet(small(early_stopping=True, warm_start=True), X, y)
+    assert len(clf.validation_scores_) == clf.n_iter_
+    quiet(clf.set_params(early_stopping=False), X, y)
+    assert clf.validation_scores_ is None and clf.best_validation_score_ is None
+    assert clf.best_loss_ is not None

@@ -32,6 +32,7 @@ from numbers import Integral
 import numpy as np
 
 from sklstm._core import _ctc, _lstm
+from sklstm._packing import PackedPlan
 
 __all__ = [
     "LSTMGradients",
@@ -44,7 +45,8 @@ __all__ = [
 
 _FLOAT_DTYPES = (np.float32, np.float64)
 
-LSTMGradients = namedtuple("LSTMGradients", ["dX", "dW", "dU", "db", "dh0", "dc0"])
+LSTMGradients = namedtuple("LSTMGradients",
+                           ["dX", "dW", "dU", "db", "dh0", "dc0", "dP"])
 LSTMGradients.__doc__ = """Gradients returned by :func:`lstm_backward`.
 
 Attributes
@@ -53,11 +55,22 @@ dX : ndarray of shape (n_sequences, n_timesteps, n_features) or None
     Gradient with respect to ``X``, zero past each length; ``None`` when
     ``compute_dX=False``.
 dW : ndarray of shape (4 * n_hidden, n_features)
-dU : ndarray of shape (4 * n_hidden, n_hidden)
+dU : ndarray of shape (4 * n_hidden, n_hidden), or (3 * n_hidden, n_hidden)
+    with ``recurrent_input="cell"``
 db : ndarray of shape (4 * n_hidden,)
 dh0 : ndarray of shape (n_sequences, n_hidden)
+    Zero with ``recurrent_input="cell"``, where ``h0`` is not read.
 dc0 : ndarray of shape (n_sequences, n_hidden)
+dP : ndarray of shape (3, n_hidden) or None
+    Gradient with respect to the peephole weights; ``None`` without them.
+    (New in this release, as the last field: code that unpacks six fields
+    must take seven.)
 """
+
+# The forms of an LSTM step: the SKLSTM_ flags of _core/src/lstm_tile.h.
+_PEEPHOLE, _IDENTITY, _CELL_INPUT = 1, 2, 4
+_HIDDEN_ACTIVATIONS = ("tanh", "identity")
+_RECURRENT_INPUTS = ("hidden", "cell")
 
 
 class LSTMCache:
@@ -65,18 +78,20 @@ class LSTMCache:
 
     Treat it as opaque: it holds the packed input, the parameters, every
     step's gate activations, cell and hidden states (memory linear in the
-    total length), and the permutation between the caller's order and the
+    total length), and the packing plan between the caller's order and the
     packed, length-sorted order.
     """
 
     __slots__ = (
-        "X", "batch_sizes", "W", "U", "b", "h0", "c0", "gates", "cells", "hidden",
-        "order", "scatter", "last_rows", "lengths", "n_timesteps", "n_features",
+        "X", "plan", "reverse", "W", "U", "P", "kind", "h0", "c0", "gates",
+        "cells", "hidden", "scatter", "n_timesteps",
     )
 
     def __init__(self, **fields):
-        for name, value in fields.items():
-            setattr(self, name, value)
+        for name in self.__slots__:
+            setattr(self, name, fields.pop(name, None))
+        if fields:
+            raise TypeError(f"unknown LSTMCache fields {sorted(fields)}")
 
     @property
     def dtype(self):
@@ -211,26 +226,116 @@ def _check_param(value, name, shape, dtype, expected):
     return np.ascontiguousarray(array)
 
 
-def _pack_plan(lengths, n_timesteps, reverse):
-    """Where each packed row comes from: ``batch_sizes``, order and row indices."""
-    order = np.argsort(-lengths, kind="stable")
-    sorted_lengths = lengths[order]
-    batch_sizes = np.searchsorted(-sorted_lengths, -np.arange(n_timesteps), "left")
-    batch_sizes = batch_sizes[batch_sizes > 0].astype(np.intp)
-    offsets = np.zeros(batch_sizes.size + 1, dtype=np.intp)
-    np.cumsum(batch_sizes, out=offsets[1:])
-    step = np.repeat(np.arange(batch_sizes.size, dtype=np.intp), batch_sizes)
-    slot = np.arange(offsets[-1], dtype=np.intp) - offsets[step]
-    time = sorted_lengths[slot] - 1 - step if reverse else step
-    last_rows = offsets[sorted_lengths - 1] + np.arange(lengths.size)
-    return order, batch_sizes, order[slot], time, last_rows
+def _lstm_kind(peephole, hidden_activation, recurrent_input):
+    """The step form's flags, after checking the two options by name."""
+    if hidden_activation not in _HIDDEN_ACTIVATIONS:
+        raise ValueError(
+            f"hidden_activation={hidden_activation!r} is not supported; choose one of "
+            f"{_HIDDEN_ACTIVATIONS}."
+        )
+    if recurrent_input not in _RECURRENT_INPUTS:
+        raise ValueError(
+            f"recurrent_input={recurrent_input!r} is not supported; choose one of "
+            f"{_RECURRENT_INPUTS}."
+        )
+    return ((_PEEPHOLE if peephole is not None else 0)
+            | (_IDENTITY if hidden_activation == "identity" else 0)
+            | (_CELL_INPUT if recurrent_input == "cell" else 0))
+
+
+def _kernel_recurrent(U, kind):
+    """``U`` as the kernel multiplies it: (4H, H), with a zero candidate block
+    for the cell-input form, whose candidate has no recurrent term."""
+    if not kind & _CELL_INPUT:
+        return U
+    H = U.shape[1]
+    U4 = np.zeros((4 * H, H), dtype=U.dtype)
+    U4[: 2 * H] = U[: 2 * H]
+    U4[3 * H :] = U[2 * H :]
+    return U4
+
+
+# ---------------------------------------------------------------------------
+# Packed entry points: inputs already checked, packed by a PackedPlan, states
+# in sorted order. The network runs layer after layer through these.
+
+
+def _lstm_packed(plan, X, W, U, b, h0, c0, P=None, kind=0, reverse=False):
+    """One layer and direction over packed ``X``; returns its :class:`LSTMCache`
+    (``cache.hidden`` is the packed output). ``U`` is in the caller's layout."""
+    dtype = X.dtype
+    n_rows, H = X.shape[0], U.shape[1]
+    P_kernel = np.zeros((3, H), dtype=dtype) if P is None else P
+    U_kernel = _kernel_recurrent(U, kind)
+    gates = np.empty((n_rows, 4 * H), dtype=dtype)
+    cells = np.empty((n_rows, H), dtype=dtype)
+    hidden = np.empty((n_rows, H), dtype=dtype)
+    _lstm.lstm_forward(X, plan.batch_sizes, W, U_kernel, b, h0, c0, P_kernel, kind,
+                       gates, cells, hidden)
+    return LSTMCache(X=X, plan=plan, reverse=reverse, W=W, U=U_kernel, P=P_kernel,
+                     kind=kind, h0=h0, c0=c0, gates=gates, cells=cells,
+                     hidden=hidden)
+
+
+def _lstm_packed_backward(cache, d_hidden, dh_n=None, dc_n=None, compute_dX=True):
+    """Gradients of one :func:`_lstm_packed` call: ``d_hidden`` packed like its
+    output (it is not modified), ``dh_n``, ``dc_n`` in sorted order or None.
+
+    Returns ``(dX, dW, dU, db, dh0, dc0, dP)``, packed and sorted like the
+    forward call (``dX`` None without ``compute_dX``, ``dP`` None without
+    peepholes, ``dU`` in the caller's layout).
+    """
+    dtype = cache.dtype
+    plan, kind = cache.plan, cache.kind
+    n_rows, n_features = cache.X.shape
+    B, H = plan.lengths.size, cache.U.shape[1]
+    G = 4 * H
+    cell_input = bool(kind & _CELL_INPUT)
+    dh_carry = np.zeros((B, H), dtype=dtype)
+    dc_carry = np.zeros((B, H), dtype=dtype) if dc_n is None else dc_n.astype(
+        dtype, copy=True)
+    if dh_n is not None:
+        if cell_input:  # the carry holds the product into c_{t-1}; see the kernel
+            d_hidden = d_hidden.copy()
+            d_hidden[plan.last_rows] += dh_n
+        else:
+            dh_carry[...] = dh_n
+    d_hidden = np.ascontiguousarray(d_hidden, dtype=dtype)
+    dgates = np.empty((n_rows, G), dtype=dtype)
+    dX = np.empty((n_rows if compute_dX else 0, n_features), dtype=dtype)
+    dW = np.empty((G, n_features), dtype=dtype)
+    dU = np.empty((G, H), dtype=dtype)
+    db = np.empty(G, dtype=dtype)
+    _lstm.lstm_backward(
+        cache.X, plan.batch_sizes, cache.W, cache.U, cache.h0, cache.c0, cache.P,
+        kind, cache.gates, cache.cells, cache.hidden, d_hidden, dh_carry, dc_carry,
+        dgates, dX, dW, dU, db,
+    )
+    dP = None
+    if kind & _PEEPHOLE:
+        # c_{t-1} of every row: c0 for step 0, the row one step back otherwise.
+        later = plan.step > 0
+        cprev = np.concatenate([cache.c0, cache.cells[
+            plan.offsets[plan.step[later] - 1] + plan.slot[later]]])
+        dP = np.stack([
+            np.einsum("rh,rh->h", dgates[:, :H], cprev),
+            np.einsum("rh,rh->h", dgates[:, H : 2 * H], cprev),
+            np.einsum("rh,rh->h", dgates[:, 3 * H :], cache.cells),
+        ])
+    if cell_input:
+        dU = np.concatenate([dU[: 2 * H], dU[3 * H :]])
+        dc0, dh0 = dc_carry + dh_carry, np.zeros_like(dh_carry)
+    else:
+        dh0, dc0 = dh_carry, dc_carry
+    return (dX if compute_dX else None), dW, dU, db, dh0, dc0, dP
 
 
 # ---------------------------------------------------------------------------
 # Public API
 
 
-def lstm_forward(X, W, U, b, *, lengths=None, h0=None, c0=None, reverse=False):
+def lstm_forward(X, W, U, b, *, lengths=None, h0=None, c0=None, reverse=False,
+                 peephole=None, hidden_activation="tanh", recurrent_input="hidden"):
     """Run one LSTM layer and direction over a batch of sequences.
 
     Computes, for every sequence and step ``t`` (gates stacked i, f, g, o)::
@@ -249,7 +354,8 @@ def lstm_forward(X, W, U, b, *, lengths=None, h0=None, c0=None, reverse=False):
     W : ndarray of shape (4 * n_hidden, n_features)
         Input weights, gates stacked (i, f, g, o).
     U : ndarray of shape (4 * n_hidden, n_hidden)
-        Recurrent weights, gates stacked (i, f, g, o).
+        Recurrent weights, gates stacked (i, f, g, o); ``(3 * n_hidden,
+        n_hidden)``, gates (i, f, o), with ``recurrent_input="cell"``.
     b : ndarray of shape (4 * n_hidden,)
         Bias (PyTorch's ``bias_ih + bias_hh``).
     lengths : array-like of int of shape (n_sequences,), default=None
@@ -261,6 +367,21 @@ def lstm_forward(X, W, U, b, *, lengths=None, h0=None, c0=None, reverse=False):
         Read each sequence backwards within its own length (the second
         direction of a bidirectional layer): ``out[b, t]`` is then the state
         after reading steps ``lengths[b] - 1, ..., t``.
+    peephole : ndarray of shape (3, n_hidden), default=None
+        Peephole weights ``P`` (Gers & Schmidhuber 2000; ONNX's ``P``), rows
+        for the i, f and o gates: ``i_t`` and ``f_t`` add ``P[0] ⊙ c_{t-1}``
+        and ``P[1] ⊙ c_{t-1}`` to their pre-activations, ``o_t`` adds
+        ``P[2] ⊙ c_t``. None: no peephole connections.
+    hidden_activation : {"tanh", "identity"}, default="tanh"
+        σ_h in ``h_t = o_t ⊙ σ_h(c_t)``; "identity" gives ``h_t = o_t ⊙ c_t``,
+        as the peephole LSTM paper suggests. The candidate ``g_t`` keeps tanh.
+    recurrent_input : {"hidden", "cell"}, default="hidden"
+        What the gates read from the previous step. "cell" is the peephole
+        LSTM as the seed article writes it: ``i_t, f_t, o_t`` see
+        ``U_q c_{t-1}`` instead of ``U_q h_{t-1}``, the candidate has no
+        recurrent term (``g_t = tanh(W_g x_t + b_g)``), ``U`` has shape
+        ``(3 * n_hidden, n_hidden)`` with rows for i, f and o, and ``h0`` is
+        not read.
 
     Returns
     -------
@@ -303,16 +424,20 @@ def lstm_forward(X, W, U, b, *, lengths=None, h0=None, c0=None, reverse=False):
     >>> bool(np.all(out[1, 2:] == 0)) and bool(np.all(h_n[1] == out[1, 1]))
     True
     """
+    kind = _lstm_kind(peephole, hidden_activation, recurrent_input)
     flat, starts, lengths, n_timesteps = _read_sequences(X, lengths)
     dtype = flat.dtype.type
     n_sequences, n_features = lengths.size, flat.shape[1]
     if n_features == 0:
         raise ValueError("X has 0 features; each step needs at least one value.")
     U = _as_float_array(U, "U", dtype)
-    if U.ndim != 2 or U.shape[0] != 4 * U.shape[1] or U.shape[1] == 0:
+    n_rec = 3 if kind & _CELL_INPUT else 4
+    gates_named = "(i, f, o)" if n_rec == 3 else "(i, f, g, o)"
+    if U.ndim != 2 or U.shape[0] != n_rec * U.shape[1] or U.shape[1] == 0:
         raise ValueError(
-            f"U has shape {U.shape}; expected (4 * n_hidden, n_hidden) with "
-            "n_hidden >= 1, gates stacked (i, f, g, o)."
+            f"U has shape {U.shape}; expected ({n_rec} * n_hidden, n_hidden) with "
+            f"n_hidden >= 1, gates stacked {gates_named} for "
+            f"recurrent_input={recurrent_input!r}."
         )
     n_hidden = U.shape[1]
     G = 4 * n_hidden
@@ -320,11 +445,15 @@ def lstm_forward(X, W, U, b, *, lengths=None, h0=None, c0=None, reverse=False):
     W = _check_param(W, "W", (G, n_features), dtype,
                      f"({G}, {n_features}) = (4 * n_hidden, n_features)")
     b = _check_param(b, "b", (G,), dtype, f"({G},) = (4 * n_hidden,)")
+    if peephole is not None:
+        peephole = _check_param(
+            peephole, "peephole", (3, n_hidden), dtype,
+            f"(3, {n_hidden}) = (3, n_hidden), rows for the i, f and o gates")
     state_shape = (n_sequences, n_hidden)
     state_expected = f"{state_shape} = (n_sequences, n_hidden)"
-    order, batch_sizes, seq, time, last_rows = _pack_plan(lengths, n_timesteps, reverse)
-    source = starts[seq] + time
-    X_packed = np.ascontiguousarray(flat[source], dtype=dtype)
+    plan = PackedPlan(lengths)
+    X_packed = np.ascontiguousarray(flat[plan.source_rows(starts, reverse)],
+                                    dtype=dtype)
     _check_finite(X_packed, "X")
     states = []
     for value, name in ((h0, "h0"), (c0, "c0")):
@@ -332,29 +461,17 @@ def lstm_forward(X, W, U, b, *, lengths=None, h0=None, c0=None, reverse=False):
             states.append(np.zeros(state_shape, dtype=dtype))
         else:
             value = _check_param(value, name, state_shape, dtype, state_expected)
-            states.append(np.ascontiguousarray(value[order]))
-    h0_sorted, c0_sorted = states
-
-    n_rows = X_packed.shape[0]
-    gates = np.empty((n_rows, G), dtype=dtype)
-    cells = np.empty((n_rows, n_hidden), dtype=dtype)
-    hidden = np.empty((n_rows, n_hidden), dtype=dtype)
-    _lstm.lstm_forward(X_packed, batch_sizes, W, U, b, h0_sorted, c0_sorted,
-                       gates, cells, hidden)
-
-    scatter = seq * n_timesteps + time
+            states.append(np.ascontiguousarray(value[plan.order]))
+    cache = _lstm_packed(plan, X_packed, W, U, b, *states, P=peephole, kind=kind,
+                         reverse=reverse)
+    cache.n_timesteps = n_timesteps
+    cache.scatter = plan.padded_index(n_timesteps, reverse)
     out = np.zeros((n_sequences, n_timesteps, n_hidden), dtype=dtype)
-    out.reshape(-1, n_hidden)[scatter] = hidden
+    out.reshape(-1, n_hidden)[cache.scatter] = cache.hidden
     h_n = np.empty(state_shape, dtype=dtype)
     c_n = np.empty(state_shape, dtype=dtype)
-    h_n[order] = hidden[last_rows]
-    c_n[order] = cells[last_rows]
-    cache = LSTMCache(
-        X=X_packed, batch_sizes=batch_sizes, W=W, U=U, b=b, h0=h0_sorted,
-        c0=c0_sorted, gates=gates, cells=cells, hidden=hidden, order=order,
-        scatter=scatter, last_rows=last_rows, lengths=lengths,
-        n_timesteps=n_timesteps, n_features=n_features,
-    )
+    h_n[plan.order] = cache.hidden[plan.last_rows]
+    c_n[plan.order] = cache.cells[plan.last_rows]
     return out, (h_n, c_n), cache
 
 
@@ -382,7 +499,7 @@ def lstm_backward(cache, d_out, *, d_hn=None, d_cn=None, compute_dX=True):
     Returns
     -------
     grads : LSTMGradients
-        Named tuple ``(dX, dW, dU, db, dh0, dc0)``, in the precision of the
+        Named tuple ``(dX, dW, dU, db, dh0, dc0, dP)``, in the precision of the
         forward call. ``dX`` is padded ``(n_sequences, n_timesteps,
         n_features)``, zero past each length, or ``None``; ``dh0`` and ``dc0``
         are returned even when ``h0`` and ``c0`` were left at zero.
@@ -409,13 +526,14 @@ def lstm_backward(cache, d_out, *, d_hn=None, d_cn=None, compute_dX=True):
     >>> grads.dW.shape, grads.dX.shape
     ((8, 3), (2, 4, 3))
     """
-    if not isinstance(cache, LSTMCache):
+    if not isinstance(cache, LSTMCache) or cache.scatter is None:
         raise TypeError(
             f"cache must be the third value returned by lstm_forward, not "
             f"{type(cache).__name__}."
         )
     dtype = cache.dtype.type
-    n_sequences = cache.lengths.size
+    plan = cache.plan
+    n_sequences = plan.lengths.size
     n_hidden = cache.U.shape[1]
     n_rows, n_features = cache.X.shape
     out_shape = (n_sequences, cache.n_timesteps, n_hidden)
@@ -432,36 +550,23 @@ def lstm_backward(cache, d_out, *, d_hn=None, d_cn=None, compute_dX=True):
         _check_finite(d_hidden, "d_out")
     carries = []
     for value, name in ((d_hn, "d_hn"), (d_cn, "d_cn")):
-        if value is None:
-            carries.append(np.zeros((n_sequences, n_hidden), dtype=dtype))
-        else:
+        if value is not None:
             value = _check_param(
                 value, name, (n_sequences, n_hidden), dtype,
                 f"{(n_sequences, n_hidden)} = (n_sequences, n_hidden)",
-            )
-            carries.append(np.ascontiguousarray(value[cache.order]))
-    dh_carry, dc_carry = carries
-
-    G = 4 * n_hidden
-    dgates = np.empty((n_rows, G), dtype=dtype)
-    dX_packed = np.empty((n_rows if compute_dX else 0, n_features), dtype=dtype)
-    dW = np.empty((G, n_features), dtype=dtype)
-    dU = np.empty((G, n_hidden), dtype=dtype)
-    db = np.empty(G, dtype=dtype)
-    _lstm.lstm_backward(
-        cache.X, cache.batch_sizes, cache.W, cache.U, cache.h0, cache.c0,
-        cache.gates, cache.cells, cache.hidden, d_hidden, dh_carry, dc_carry,
-        dgates, dX_packed, dW, dU, db,
-    )
+            )[plan.order]
+        carries.append(value)
+    dX_packed, dW, dU, db, dh0_s, dc0_s, dP = _lstm_packed_backward(
+        cache, d_hidden, *carries, compute_dX=compute_dX)
     dX = None
     if compute_dX:
         dX = np.zeros((n_sequences, cache.n_timesteps, n_features), dtype=dtype)
         dX.reshape(-1, n_features)[cache.scatter] = dX_packed
     dh0 = np.empty((n_sequences, n_hidden), dtype=dtype)
     dc0 = np.empty((n_sequences, n_hidden), dtype=dtype)
-    dh0[cache.order] = dh_carry
-    dc0[cache.order] = dc_carry
-    return LSTMGradients(dX, dW, dU, db, dh0, dc0)
+    dh0[plan.order] = dh0_s
+    dc0[plan.order] = dc0_s
+    return LSTMGradients(dX, dW, dU, db, dh0, dc0, dP)
 
 
 # ---------------------------------------------------------------------------

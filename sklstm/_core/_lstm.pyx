@@ -46,6 +46,10 @@ from ._typedefs cimport float32_t, float64_t, floating, intp_t
 
 
 cdef extern from "lstm_tile.h" nogil:
+    enum:
+        SKLSTM_PEEPHOLE
+        SKLSTM_IDENTITY
+        SKLSTM_CELL_INPUT
     intp_t sklstm_unit_blocks_f32(intp_t H)
     intp_t sklstm_unit_blocks_f64(intp_t H)
     intp_t sklstm_column_blocks_f32(intp_t n)
@@ -73,13 +77,13 @@ cdef extern from "lstm_tile.h" nogil:
         intp_t rows, intp_t D, intp_t H, intp_t ub, const float64_t* X,
         const float64_t* PW, const float64_t* b, float64_t* gates)
     void sklstm_forward_block_f32(
-        intp_t rows, intp_t H, intp_t ub, const float32_t* hprev,
+        intp_t rows, intp_t H, intp_t ub, int kind, const float32_t* operand,
         const float32_t* PU, float32_t* gates, const float32_t* cprev,
-        float32_t* cells, float32_t* hidden)
+        const float32_t* P, float32_t* cells, float32_t* hidden)
     void sklstm_forward_block_f64(
-        intp_t rows, intp_t H, intp_t ub, const float64_t* hprev,
+        intp_t rows, intp_t H, intp_t ub, int kind, const float64_t* operand,
         const float64_t* PU, float64_t* gates, const float64_t* cprev,
-        float64_t* cells, float64_t* hidden)
+        const float64_t* P, float64_t* cells, float64_t* hidden)
     void sklstm_columns_block_f32(
         intp_t rows, intp_t K, intp_t n, intp_t cb, const float32_t* A, intp_t lda,
         const float32_t* PM, float32_t* out, intp_t ldo)
@@ -87,13 +91,15 @@ cdef extern from "lstm_tile.h" nogil:
         intp_t rows, intp_t K, intp_t n, intp_t cb, const float64_t* A, intp_t lda,
         const float64_t* PM, float64_t* out, intp_t ldo)
     void sklstm_backward_gates_f32(
-        intp_t rows, intp_t H, intp_t u0, intp_t u1, const float32_t* gates,
+        intp_t rows, intp_t H, intp_t u0, intp_t u1, int kind, const float32_t* gates,
         const float32_t* cprev, const float32_t* cells, const float32_t* d_hidden,
-        const float32_t* dh_carry, float32_t* dc_carry, float32_t* dgates)
+        const float32_t* dh_carry, float32_t* dc_carry, const float32_t* P,
+        float32_t* dgates)
     void sklstm_backward_gates_f64(
-        intp_t rows, intp_t H, intp_t u0, intp_t u1, const float64_t* gates,
+        intp_t rows, intp_t H, intp_t u0, intp_t u1, int kind, const float64_t* gates,
         const float64_t* cprev, const float64_t* cells, const float64_t* d_hidden,
-        const float64_t* dh_carry, float64_t* dc_carry, float64_t* dgates)
+        const float64_t* dh_carry, float64_t* dc_carry, const float64_t* P,
+        float64_t* dgates)
     void sklstm_weight_block_f32(
         intp_t N, intp_t G, intp_t m, intp_t cb, const float32_t* Ap,
         const float32_t* dgates, float32_t* out, float32_t* db, float32_t* scratch)
@@ -198,13 +204,16 @@ cdef inline void _project(
 
 
 cdef inline void _forward_step(
-    intp_t ub, intp_t rows, intp_t H, const floating* hprev, const floating* PU,
-    floating* gates, const floating* cprev, floating* cells, floating* hidden,
+    intp_t ub, intp_t rows, intp_t H, int kind, const floating* operand,
+    const floating* PU, floating* gates, const floating* cprev, const floating* P,
+    floating* cells, floating* hidden,
 ) noexcept nogil:
     if floating is float:
-        sklstm_forward_block_f32(rows, H, ub, hprev, PU, gates, cprev, cells, hidden)
+        sklstm_forward_block_f32(rows, H, ub, kind, operand, PU, gates, cprev, P,
+                                 cells, hidden)
     else:
-        sklstm_forward_block_f64(rows, H, ub, hprev, PU, gates, cprev, cells, hidden)
+        sklstm_forward_block_f64(rows, H, ub, kind, operand, PU, gates, cprev, P,
+                                 cells, hidden)
 
 
 cdef inline void _columns(
@@ -218,20 +227,22 @@ cdef inline void _columns(
 
 
 cdef inline void _backward_gates(
-    intp_t rows, intp_t H, intp_t u0, intp_t u1, const floating* gates,
+    intp_t rows, intp_t H, intp_t u0, intp_t u1, int kind, const floating* gates,
     const floating* cprev, const floating* cells, const floating* d_hidden,
-    const floating* dh_carry, floating* dc_carry, floating* dgates,
+    const floating* dh_carry, floating* dc_carry, const floating* P,
+    floating* dgates,
 ) noexcept nogil:
     if floating is float:
-        sklstm_backward_gates_f32(rows, H, u0, u1, gates, cprev, cells, d_hidden,
-                                  dh_carry, dc_carry, dgates)
+        sklstm_backward_gates_f32(rows, H, u0, u1, kind, gates, cprev, cells,
+                                  d_hidden, dh_carry, dc_carry, P, dgates)
     else:
-        sklstm_backward_gates_f64(rows, H, u0, u1, gates, cprev, cells, d_hidden,
-                                  dh_carry, dc_carry, dgates)
+        sklstm_backward_gates_f64(rows, H, u0, u1, kind, gates, cprev, cells,
+                                  d_hidden, dh_carry, dc_carry, P, dgates)
 
 
 cdef inline void _backward_step(
-    intp_t cb, intp_t rows, intp_t prev_rows, intp_t H,
+    intp_t cb, intp_t rows, intp_t prev_rows, intp_t H, int kind,
+    const floating* P,              # IN  (3, H) peephole weights, read with the flag
     const floating* dgates,         # IN  (rows, 4H) of step t
     const floating* PU,             # IN  column panels of U
     floating* dh_carry,             # IN/OUT (B, H): dL/dh_{t-1} of these units out
@@ -247,8 +258,8 @@ cdef inline void _backward_step(
     cdef intp_t u0 = cb * width, u1 = min(H, u0 + width)
     _columns(rows, 4 * H, H, cb, dgates, 4 * H, PU, dh_carry, H)
     if prev_rows > 0:
-        _backward_gates(prev_rows, H, u0, u1, prev_gates, prev_cprev, prev_cells,
-                        prev_d_hidden, dh_carry, dc_carry, prev_dgates)
+        _backward_gates(prev_rows, H, u0, u1, kind, prev_gates, prev_cprev,
+                        prev_cells, prev_d_hidden, dh_carry, dc_carry, P, prev_dgates)
 
 
 cdef inline void _input_gradient(
@@ -293,19 +304,25 @@ def lstm_forward(
     const floating[::1] b,              # IN  (4H,)
     const floating[:, ::1] h0,          # IN  (B, H), sorted like the batch
     const floating[:, ::1] c0,          # IN  (B, H)
+    const floating[:, ::1] P,           # IN  (3, H) peephole weights (read if kind has them)
+    int kind,                           # IN  the SKLSTM_ flags of lstm_tile.h
     floating[:, ::1] gates,             # OUT (sum T_i, 4H), activations (i, f, g, o)
     floating[:, ::1] cells,             # OUT (sum T_i, H), c_t
     floating[:, ::1] hidden,            # OUT (sum T_i, H), h_t
 ):
-    """Run one LSTM layer and direction over a packed batch; see the module docstring."""
+    """Run one recurrent layer and direction over a packed batch; see the module
+    docstring. With the cell-input flag, ``U`` is (4H, H) with a zero g block
+    and multiplies ``c_{t-1}``."""
     cdef intp_t N = X.shape[0], D = X.shape[1], H = U.shape[1], G = 4 * H
     cdef intp_t T = batch_sizes.shape[0]
     cdef intp_t t, item, Bt, offset = 0, prev_offset = 0
     cdef intp_t n_blocks = _unit_blocks(H, <floating*>NULL)
     cdef intp_t n_items = (N + _ROW_CHUNK - 1) // _ROW_CHUNK * n_blocks
     cdef int n_threads
+    cdef bint cell_input = (kind & SKLSTM_CELL_INPUT) != 0
     cdef const floating* h_prev
     cdef const floating* c_prev
+    cdef const floating* operand
     cdef floating* PU = NULL
     cdef floating* PW = NULL
     with nogil:
@@ -324,16 +341,19 @@ def lstm_forward(
                 Bt = batch_sizes[t]
                 h_prev = &h0[0, 0] if t == 0 else &hidden[prev_offset, 0]
                 c_prev = &c0[0, 0] if t == 0 else &cells[prev_offset, 0]
+                operand = c_prev if cell_input else h_prev
                 n_threads = _threads_for(Bt * G * H, n_blocks)
                 if n_threads == 1:
                     for item in range(n_blocks):
-                        _forward_step(item, Bt, H, h_prev, PU, &gates[offset, 0],
-                                      c_prev, &cells[offset, 0], &hidden[offset, 0])
+                        _forward_step(item, Bt, H, kind, operand, PU,
+                                      &gates[offset, 0], c_prev, &P[0, 0],
+                                      &cells[offset, 0], &hidden[offset, 0])
                 else:
                     for item in prange(n_blocks, num_threads=n_threads,
                                        schedule="static"):
-                        _forward_step(item, Bt, H, h_prev, PU, &gates[offset, 0],
-                                      c_prev, &cells[offset, 0], &hidden[offset, 0])
+                        _forward_step(item, Bt, H, kind, operand, PU,
+                                      &gates[offset, 0], c_prev, &P[0, 0],
+                                      &cells[offset, 0], &hidden[offset, 0])
                 prev_offset = offset
                 offset += Bt
     free(PU)
@@ -350,6 +370,8 @@ def lstm_backward(
     const floating[:, ::1] U,           # IN  (4H, H)
     const floating[:, ::1] h0,          # IN  (B, H)
     const floating[:, ::1] c0,          # IN  (B, H)
+    const floating[:, ::1] P,           # IN  (3, H), as in lstm_forward
+    int kind,                           # IN  as in lstm_forward
     const floating[:, ::1] gates,       # IN  (sum T_i, 4H), from lstm_forward
     const floating[:, ::1] cells,       # IN  (sum T_i, H), from lstm_forward
     const floating[:, ::1] hidden,      # IN  (sum T_i, H), from lstm_forward
@@ -365,7 +387,12 @@ def lstm_backward(
     """Backpropagation through time for one layer and direction of ``lstm_forward``.
 
     Gradients flow in from ``d_hidden`` (every step's output) and from the
-    carries (the final states); every output is overwritten.
+    carries (the final states); every output is overwritten. With the
+    cell-input flag, ``dh_carry`` carries the recurrent product into
+    ``c_{t-1}``: it must come in as zeros (add ``dL/dh_n`` to ``d_hidden`` at
+    each sequence's last row instead), and ``dh0 = 0``, ``dc0 = dc_carry +
+    dh_carry`` on return. The peephole gradient is left to the caller (a
+    reduction of ``dgates`` against the cell states).
     """
     cdef intp_t N = X.shape[0], D = X.shape[1], H = U.shape[1], G = 4 * H
     cdef intp_t T = batch_sizes.shape[0]
@@ -375,8 +402,9 @@ def lstm_backward(
     cdef intp_t n_gate_blocks = _column_blocks(G, <floating*>NULL)
     cdef intp_t scratch_size
     cdef int n_threads, max_threads = sklstm_max_threads()
-    cdef bint ok
+    cdef bint ok, cell_input = (kind & SKLSTM_CELL_INPUT) != 0
     cdef const floating* c_prev
+    cdef const floating* operand
     cdef intp_t* offsets = NULL
     cdef floating* PU = NULL
     cdef floating* PW = NULL
@@ -405,9 +433,10 @@ def lstm_backward(
             # derivatives of step t - 1, which need only those units of dh_{t-1}.
             t = T - 1
             c_prev = &c0[0, 0] if t == 0 else &cells[offsets[t - 1], 0]
-            _backward_gates(batch_sizes[t], H, 0, H, &gates[offsets[t], 0], c_prev,
-                            &cells[offsets[t], 0], &d_hidden[offsets[t], 0],
-                            &dh_carry[0, 0], &dc_carry[0, 0], &dgates[offsets[t], 0])
+            _backward_gates(batch_sizes[t], H, 0, H, kind, &gates[offsets[t], 0],
+                            c_prev, &cells[offsets[t], 0], &d_hidden[offsets[t], 0],
+                            &dh_carry[0, 0], &dc_carry[0, 0], &P[0, 0],
+                            &dgates[offsets[t], 0])
             for t in range(T - 1, -1, -1):
                 Bt = batch_sizes[t]
                 offset = offsets[t]
@@ -417,7 +446,8 @@ def lstm_backward(
                 n_threads = _threads_for(Bt * G * H, n_unit_blocks)
                 if n_threads == 1:
                     for item in range(n_unit_blocks):
-                        _backward_step(item, Bt, prev_rows, H, &dgates[offset, 0], PU,
+                        _backward_step(item, Bt, prev_rows, H, kind, &P[0, 0],
+                                       &dgates[offset, 0], PU,
                                        &dh_carry[0, 0], &dc_carry[0, 0],
                                        &gates[prev_offset, 0], c_prev,
                                        &cells[prev_offset, 0],
@@ -426,15 +456,20 @@ def lstm_backward(
                 else:
                     for item in prange(n_unit_blocks, num_threads=n_threads,
                                        schedule="static"):
-                        _backward_step(item, Bt, prev_rows, H, &dgates[offset, 0], PU,
+                        _backward_step(item, Bt, prev_rows, H, kind, &P[0, 0],
+                                       &dgates[offset, 0], PU,
                                        &dh_carry[0, 0], &dc_carry[0, 0],
                                        &gates[prev_offset, 0], c_prev,
                                        &cells[prev_offset, 0],
                                        &d_hidden[prev_offset, 0],
                                        &dgates[prev_offset, 0])
-                # h_{t-1} of each row of step t, for dU after the loop.
-                _pack_tiles(Bt, H, &h0[0, 0] if t == 0 else &hidden[prev_offset, 0],
-                            H, N, offset, Hp)
+                # What U multiplied at step t (h_{t-1}, or c_{t-1}), for dU after
+                # the loop.
+                if cell_input:
+                    operand = &c0[0, 0] if t == 0 else &cells[prev_offset, 0]
+                else:
+                    operand = &h0[0, 0] if t == 0 else &hidden[prev_offset, 0]
+                _pack_tiles(Bt, H, operand, H, N, offset, Hp)
 
             # dX = dgates W, by (row chunk, column block).
             if dX.shape[0] > 0:

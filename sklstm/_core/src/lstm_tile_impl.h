@@ -110,21 +110,29 @@ SKLSTM_INLINE void SK_NAME(sk_forward_tile)(
             SK_NAME(sk_storev)(gates + r * 4 * H + g * H + u0, acc[r][g], nu);
 }
 
-/* σ/tanh and the cell update of one row, units u0 .. u0+nu: gates holds the
- * pre-activations on entry and the activations (i, f, g, o) on exit. */
-SKLSTM_INLINE void SK_NAME(sk_forward_cell)(
-    ptrdiff_t H, ptrdiff_t u0, ptrdiff_t nu, SK_T* gates, const SK_T* cprev,
-    SK_T* cells, SK_T* hidden) {
+/* The element-wise pass of one row of an LSTM step, units u0 .. u0+nu:
+ * gates holds the pre-activations on entry and the activations (i, f, g, o)
+ * on exit. With peep, P (3, H) adds P[0] ⊙ c_{t-1} to i, P[1] ⊙ c_{t-1} to f
+ * and P[2] ⊙ c_t to o; with ident, h_t = o_t ⊙ c_t instead of o_t ⊙ tanh(c_t).
+ * Called with constant flags, so that each form compiles to its own code. */
+SKLSTM_INLINE void SK_NAME(sk_lstm_cell)(
+    const int peep, const int ident, ptrdiff_t H, ptrdiff_t u0, ptrdiff_t nu,
+    SK_T* gates, const SK_T* cprev, const SK_T* P, SK_T* cells, SK_T* hidden) {
     SK_T* gr = gates + u0;
     SK_VEC i = SK_NAME(sk_loadv)(gr, nu), f = SK_NAME(sk_loadv)(gr + H, nu);
     SK_VEC g = SK_NAME(sk_loadv)(gr + 2 * H, nu), o = SK_NAME(sk_loadv)(gr + 3 * H, nu);
     SK_VEC c = SK_NAME(sk_loadv)(cprev + u0, nu), h;
+    if (peep) {
+        i += SK_NAME(sk_loadv)(P + u0, nu) * c;
+        f += SK_NAME(sk_loadv)(P + H + u0, nu) * c;
+    }
     i = SK_VSIGMOID(i);
     f = SK_VSIGMOID(f);
     g = SK_VTANH(g);
-    o = SK_VSIGMOID(o);
     c = f * c + i * g;
-    h = o * SK_VTANH(c);
+    if (peep) o += SK_NAME(sk_loadv)(P + 2 * H + u0, nu) * c;
+    o = SK_VSIGMOID(o);
+    h = ident ? o * c : o * SK_VTANH(c);
     SK_NAME(sk_storev)(gr, i, nu);
     SK_NAME(sk_storev)(gr + H, f, nu);
     SK_NAME(sk_storev)(gr + 2 * H, g, nu);
@@ -222,24 +230,40 @@ SKLSTM_CLONES static void SK_NAME(sklstm_project_block)(
 }
 
 /* One step for unit block ub, every running row: gates holds x W^T + b on
- * entry and the activations (i, f, g, o) on exit, after adding h_{t-1} U^T
- * (PU: gate panels of U); cells and hidden receive c_t and h_t. The
- * activations run in a pass of their own after the products: row after row
- * they are independent, so their long dependency chains overlap, where
- * applied to each register tile they stalled the products (measured 1.4x
- * faster steps at H = 64). */
+ * entry and the activations on exit, after adding operand U^T (PU: gate
+ * panels of U; operand is h_{t-1}, or c_{t-1} for SKLSTM_CELL_INPUT); cells
+ * and hidden receive c_t and h_t. kind is a combination of the SKLSTM_
+ * flags of lstm_tile.h. The activations run in a pass of their own after the
+ * products: row after row they are independent, so their long dependency
+ * chains overlap, where applied to each register tile they stalled the
+ * products (measured 1.4x faster steps at H = 64). */
 SKLSTM_CLONES static void SK_NAME(sklstm_forward_block)(
-    ptrdiff_t rows, ptrdiff_t H, ptrdiff_t ub, const SK_T* hprev, const SK_T* PU,
-    SK_T* gates, const SK_T* cprev, SK_T* cells, SK_T* hidden) {
+    ptrdiff_t rows, ptrdiff_t H, ptrdiff_t ub, int kind, const SK_T* operand,
+    const SK_T* PU, SK_T* gates, const SK_T* cprev, const SK_T* P, SK_T* cells,
+    SK_T* hidden) {
     const ptrdiff_t u0 = ub * SK_NU, nu = H - u0 < SK_NU ? H - u0 : SK_NU;
-    const SK_T* P = PU + ub * H * 4 * SK_NU;
+    const SK_T* PB = PU + ub * H * 4 * SK_NU;
 #define SK_TILE(mr, r0) \
-    SK_NAME(sk_forward_tile)((mr), H, u0, nu, hprev + (r0) * H, P, gates + (r0) * 4 * H)
+    SK_NAME(sk_forward_tile)((mr), H, u0, nu, operand + (r0) * H, PB, gates + (r0) * 4 * H)
     SK_FOR_ROW_TILES(rows, SK_TILE);
 #undef SK_TILE
-    for (ptrdiff_t r = 0; r < rows; ++r)
-        SK_NAME(sk_forward_cell)(H, u0, nu, gates + r * 4 * H, cprev + r * H,
-                                 cells + r * H, hidden + r * H);
+    for (ptrdiff_t r = 0; r < rows; ++r) {
+        SK_T* gr = gates + r * 4 * H;
+        const SK_T* cr = cprev + r * H;
+        switch (kind & (SKLSTM_PEEPHOLE | SKLSTM_IDENTITY)) {
+        case 0:
+            SK_NAME(sk_lstm_cell)(0, 0, H, u0, nu, gr, cr, P, cells + r * H, hidden + r * H);
+            break;
+        case SKLSTM_PEEPHOLE:
+            SK_NAME(sk_lstm_cell)(1, 0, H, u0, nu, gr, cr, P, cells + r * H, hidden + r * H);
+            break;
+        case SKLSTM_IDENTITY:
+            SK_NAME(sk_lstm_cell)(0, 1, H, u0, nu, gr, cr, P, cells + r * H, hidden + r * H);
+            break;
+        default:
+            SK_NAME(sk_lstm_cell)(1, 1, H, u0, nu, gr, cr, P, cells + r * H, hidden + r * H);
+        }
+    }
 }
 
 /* ---- Backward --------------------------------------------------------------- */
@@ -268,36 +292,75 @@ SKLSTM_CLONES static void SK_NAME(sklstm_columns_block)(
 #undef SK_TILE
 }
 
-/* Gate derivatives of one step for units [u0, u1), every running row:
- *   dh = d_hidden + dh_carry,  dc = dc_carry + dh o (1 - tanh²c),
- *   dgates = (dc g, dc c_prev, dc i, dh tanh c) ⊙ (σ', σ', tanh', σ'),
- *   dc_carry = dc f. */
-SKLSTM_CLONES static void SK_NAME(sklstm_backward_gates)(
-    ptrdiff_t rows, ptrdiff_t H, ptrdiff_t u0, ptrdiff_t u1, const SK_T* gates,
-    const SK_T* cprev, const SK_T* cells, const SK_T* d_hidden,
-    const SK_T* dh_carry, SK_T* dc_carry, SK_T* dgates) {
+/* Gate derivatives of one LSTM row for units [u0, u1), with the flags of
+ * sk_lstm_cell (and cellin: the product carried in dh_carry reached c_{t-1},
+ * not h_{t-1}, so it adds to dc; h_t then has no recurrent path):
+ *   dh = d_hidden + dh_carry,  do = dh σ_h(c) σ'(o),
+ *   dc = dc_carry + dh o σ_h'(c) + P[2] do,
+ *   (di, df, dg) = (dc g σ'(i), dc c_prev σ'(f), dc i tanh'(g)),
+ *   dc_carry = dc f + P[0] di + P[1] df. */
+SKLSTM_INLINE void SK_NAME(sk_lstm_cell_backward)(
+    const int peep, const int ident, const int cellin, ptrdiff_t H, ptrdiff_t u0,
+    ptrdiff_t u1, const SK_T* g, const SK_T* cprev, const SK_T* cells,
+    const SK_T* d_hidden, const SK_T* dh_carry, SK_T* dc_carry, const SK_T* P,
+    SK_T* dg) {
     const SK_VEC one = SK_SPLAT(1);
+    for (ptrdiff_t u = u0; u < u1; u += SK_NU) {
+        const ptrdiff_t n = u1 - u < SK_NU ? u1 - u : SK_NU;
+        SK_VEC gi = SK_NAME(sk_loadv)(g + u, n);
+        SK_VEC gf = SK_NAME(sk_loadv)(g + H + u, n);
+        SK_VEC gg = SK_NAME(sk_loadv)(g + 2 * H + u, n);
+        SK_VEC go = SK_NAME(sk_loadv)(g + 3 * H + u, n);
+        SK_VEC c = SK_NAME(sk_loadv)(cells + u, n);
+        SK_VEC tc = ident ? c : SK_VTANH(c);
+        SK_VEC carry = SK_NAME(sk_loadv)(dh_carry + u, n);
+        SK_VEC dh = SK_NAME(sk_loadv)(d_hidden + u, n);
+        if (!cellin) dh += carry;
+        SK_VEC d_o = dh * tc * go * (one - go);
+        SK_VEC dc = SK_NAME(sk_loadv)(dc_carry + u, n) +
+                    (ident ? dh * go : dh * go * (one - tc * tc));
+        if (cellin) dc += carry;
+        if (peep) dc += SK_NAME(sk_loadv)(P + 2 * H + u, n) * d_o;
+        SK_VEC d_i = dc * gg * gi * (one - gi);
+        SK_VEC d_f = dc * SK_NAME(sk_loadv)(cprev + u, n) * gf * (one - gf);
+        SK_VEC dcp = dc * gf;
+        if (peep)
+            dcp += SK_NAME(sk_loadv)(P + u, n) * d_i + SK_NAME(sk_loadv)(P + H + u, n) * d_f;
+        SK_NAME(sk_storev)(dg + u, d_i, n);
+        SK_NAME(sk_storev)(dg + H + u, d_f, n);
+        SK_NAME(sk_storev)(dg + 2 * H + u, dc * gi * (one - gg * gg), n);
+        SK_NAME(sk_storev)(dg + 3 * H + u, d_o, n);
+        SK_NAME(sk_storev)(dc_carry + u, dcp, n);
+    }
+}
+
+/* Gate derivatives of one step for units [u0, u1), every running row, for a
+ * cell of the given kind (see sklstm_forward_block): d_hidden is dL/dh_t from
+ * above, dh_carry the recurrent product dgates_{t+1} U there, dc_carry the
+ * carry of the state (dL/dc_t; updated to the carry into step t - 1). */
+SKLSTM_CLONES static void SK_NAME(sklstm_backward_gates)(
+    ptrdiff_t rows, ptrdiff_t H, ptrdiff_t u0, ptrdiff_t u1, int kind,
+    const SK_T* gates, const SK_T* cprev, const SK_T* cells, const SK_T* d_hidden,
+    const SK_T* dh_carry, SK_T* dc_carry, const SK_T* P, SK_T* dgates) {
     for (ptrdiff_t r = 0; r < rows; ++r) {
         const SK_T* g = gates + r * 4 * H;
         SK_T* dg = dgates + r * 4 * H;
-        for (ptrdiff_t u = u0; u < u1; u += SK_NU) {
-            const ptrdiff_t n = u1 - u < SK_NU ? u1 - u : SK_NU, k = r * H + u;
-            SK_VEC gi = SK_NAME(sk_loadv)(g + u, n);
-            SK_VEC gf = SK_NAME(sk_loadv)(g + H + u, n);
-            SK_VEC gg = SK_NAME(sk_loadv)(g + 2 * H + u, n);
-            SK_VEC go = SK_NAME(sk_loadv)(g + 3 * H + u, n);
-            SK_VEC c = SK_NAME(sk_loadv)(cells + k, n), tc;
-            tc = SK_VTANH(c);
-            SK_VEC dh = SK_NAME(sk_loadv)(d_hidden + k, n) +
-                        SK_NAME(sk_loadv)(dh_carry + k, n);
-            SK_VEC dc = SK_NAME(sk_loadv)(dc_carry + k, n) + dh * go * (one - tc * tc);
-            SK_NAME(sk_storev)(dg + u, dc * gg * gi * (one - gi), n);
-            SK_NAME(sk_storev)(dg + H + u,
-                               dc * SK_NAME(sk_loadv)(cprev + k, n) * gf * (one - gf), n);
-            SK_NAME(sk_storev)(dg + 2 * H + u, dc * gi * (one - gg * gg), n);
-            SK_NAME(sk_storev)(dg + 3 * H + u, dh * tc * go * (one - go), n);
-            SK_NAME(sk_storev)(dc_carry + k, dc * gf, n);
+        const ptrdiff_t k = r * H;
+#define SK_ROW(peep, ident, cellin)                                                   \
+    SK_NAME(sk_lstm_cell_backward)(peep, ident, cellin, H, u0, u1, g, cprev + k,      \
+                                   cells + k, d_hidden + k, dh_carry + k,             \
+                                   dc_carry + k, P, dg)
+        switch (kind) {
+        case 0: SK_ROW(0, 0, 0); break;
+        case SKLSTM_PEEPHOLE: SK_ROW(1, 0, 0); break;
+        case SKLSTM_IDENTITY: SK_ROW(0, 1, 0); break;
+        case SKLSTM_PEEPHOLE | SKLSTM_IDENTITY: SK_ROW(1, 1, 0); break;
+        case SKLSTM_CELL_INPUT: SK_ROW(0, 0, 1); break;
+        case SKLSTM_CELL_INPUT | SKLSTM_PEEPHOLE: SK_ROW(1, 0, 1); break;
+        case SKLSTM_CELL_INPUT | SKLSTM_IDENTITY: SK_ROW(0, 1, 1); break;
+        default: SK_ROW(1, 1, 1);
         }
+#undef SK_ROW
     }
 }
 

@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from . import __version__
+from ._version import __version__
 from ._optimizers import AdamOptimizer, SGDOptimizer, clip_by_global_norm
 from ._schedule import PlateauSchedule
 from ._sequences import (
@@ -24,7 +24,7 @@ from ._sequences import (
     read_sequences,
     standardize,
 )
-from .functional import lstm_backward, lstm_forward
+from ._network import Network, PooledHead, StepHead, make_cell
 
 
 def log_softmax(logits, axis=-1):
@@ -86,6 +86,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         "scale_inputs": ["boolean"],
         "learning_rate": [StrOptions({"constant", "adaptive"})],
         "n_updates_no_change": [Interval(Integral, 0, None, closed="left")],
+        "cell": [StrOptions({"lstm", "peephole", "gru"})],
+        "hidden_activation": [StrOptions({"tanh", "identity"})],
+        "recurrent_input": [StrOptions({"hidden", "cell"})],
     }
 
     @abstractmethod
@@ -94,7 +97,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         batch_size, learning_rate_init, max_iter, shuffle, random_state, tol,
         verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
         validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change,
-        max_grad_norm, scale_inputs, learning_rate, n_updates_no_change,
+        max_grad_norm, scale_inputs, learning_rate, n_updates_no_change, cell,
+        hidden_activation, recurrent_input,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.bidirectional = bidirectional
@@ -121,6 +125,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.scale_inputs = scale_inputs
         self.learning_rate = learning_rate
         self.n_updates_no_change = n_updates_no_change
+        self.cell = cell
+        self.hidden_activation = hidden_activation
+        self.recurrent_input = recurrent_input
 
     # --- what subclasses supply ------------------------------------------------
 
@@ -160,143 +167,38 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _n_directions(self):
         return 2 if self.bidirectional else 1
 
-    def _initial_params(self, n_features, n_outputs, dtype, rng):
-        """Fresh weights: PyTorch's uniform(±1/sqrt(H)) for the LSTM layers with
-        the forget-gate bias at 1 (Gers et al. 2000; Jozefowicz et al. 2015),
-        Glorot's uniform for the output layer (as scikit-learn's MLP)."""
-        recurrent = []
-        n_in = n_features
-        for H in self._hidden_sizes():
-            bound = 1 / np.sqrt(H)
-            layer = []
-            for _ in range(self._n_directions):
-                W = rng.uniform(-bound, bound, (4 * H, n_in)).astype(dtype)
-                U = rng.uniform(-bound, bound, (4 * H, H)).astype(dtype)
-                b = rng.uniform(-bound, bound, 4 * H).astype(dtype)
-                b[H : 2 * H] = 1
-                layer.append((W, U, b))
-            recurrent.append(layer)
-            n_in = H * self._n_directions
-        bound = np.sqrt(6 / (n_in + n_outputs))
-        coef = rng.uniform(-bound, bound, (n_outputs, n_in)).astype(dtype)
-        intercept = rng.uniform(-bound, bound, n_outputs).astype(dtype)
-        return recurrent, coef, intercept
+    def _network(self):
+        """The network these parameters describe (built afresh: it holds no
+        state, so estimators stay plain parameter holders)."""
+        if self.cell == "gru":
+            for name, default in (("hidden_activation", "tanh"),
+                                  ("recurrent_input", "hidden")):
+                if getattr(self, name) != default:
+                    raise ValueError(
+                        f"{name}={getattr(self, name)!r} applies to the LSTM cells; "
+                        f"cell='gru' has no such option: leave {name}={default!r} or "
+                        "choose cell='lstm' or 'peephole'.")
+        cell = make_cell(self.cell, self.hidden_activation, self.recurrent_input)
+        head = StepHead() if self._per_step else PooledHead(self.pooling)
+        return Network(cell, self._hidden_sizes(), self._n_directions, head,
+                       self.dropout)
 
-    def _param_shapes(self, n_features, n_outputs):
-        """The shapes of the arrays of :meth:`_flatten`, in order."""
-        shapes, n_in = [], n_features
-        for H in self._hidden_sizes():
-            shapes += [(4 * H, n_in), (4 * H, H), (4 * H,)] * self._n_directions
-            n_in = H * self._n_directions
-        return shapes + [(n_outputs, n_in), (n_outputs,)]
+    def _fitted_flat(self):
+        return Network.join(self.recurrent_params_, self.output_coef_,
+                            self.output_intercept_)
 
-    @staticmethod
-    def _flatten(recurrent, coef, intercept):
-        flat = [a for layer in recurrent for direction in layer for a in direction]
-        return flat + [coef, intercept]
-
-    def _unflatten(self, flat):
-        recurrent, k = [], 0
-        for _ in self._hidden_sizes():
-            layer = []
-            for _ in range(self._n_directions):
-                layer.append(tuple(flat[k : k + 3]))
-                k += 3
-            recurrent.append(layer)
-        return recurrent, flat[k], flat[k + 1]
-
-    # --- the network ---------------------------------------------------------------
-
-    def _forward(self, flat, batch, lengths, rng=None):
-        """Logits of a batch; with ``rng``, a training pass with dropout that also
-        returns what :meth:`_backward` needs."""
-        recurrent, coef, intercept = self._unflatten(flat)
-        training = rng is not None
-        layers = []
-        inputs, kwargs = batch, {}
-        for depth, layer in enumerate(recurrent):
-            outs, finals, caches = [], [], []
-            for direction, (W, U, b) in enumerate(layer):
-                out, (h_n, _), cache = lstm_forward(inputs, W, U, b,
-                                                    reverse=direction == 1, **kwargs)
-                outs.append(out)
-                finals.append(h_n)
-                caches.append(cache)
-            out = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)
-            mask = None
-            if training and self.dropout > 0 and depth < len(recurrent) - 1:
-                keep = rng.random(out.shape) >= self.dropout
-                mask = keep.astype(out.dtype) / (1 - self.dropout)
-                out = out * mask
-            layers.append((caches, mask))
-            inputs, kwargs = out, {"lengths": lengths}
-        if self._per_step:
-            pooled, argmax = inputs, None
-        else:
-            pooled, argmax = self._pool(inputs, finals, lengths)
-        logits = pooled @ coef.T + intercept
-        if not training:
-            return logits
-        return logits, (layers, pooled, argmax, inputs.shape)
-
-    def _pool(self, out, finals, lengths):
-        if self.pooling == "last":
-            return (finals[0] if len(finals) == 1 else np.concatenate(finals, axis=1)), None
-        if self.pooling == "mean":
-            return out.sum(axis=1) / lengths[:, None].astype(out.dtype), None
-        steps = np.arange(out.shape[1])
-        padded = np.where((steps[None, :] < lengths[:, None])[:, :, None], out, -np.inf)
-        argmax = padded.argmax(axis=1)
-        return np.take_along_axis(out, argmax[:, None, :], axis=1)[:, 0], argmax
-
-    def _backward(self, flat, memory, d_logits, lengths):
-        """Gradients of every array of ``flat``, in the same order."""
-        recurrent, coef, _ = self._unflatten(flat)
-        layers, pooled, argmax, out_shape = memory
-        n_out = d_logits.shape[-1]
-        d_coef = d_logits.reshape(-1, n_out).T @ pooled.reshape(-1, pooled.shape[-1])
-        d_intercept = d_logits.reshape(-1, n_out).sum(axis=0)
-        d_pooled = d_logits @ coef
-        H = out_shape[2] // self._n_directions
-        d_out, d_final = None, [None] * self._n_directions
-        if self._per_step:
-            d_out = d_pooled
-        elif self.pooling == "last":
-            d_final = [d_pooled[:, d * H : (d + 1) * H] for d in range(self._n_directions)]
-        elif self.pooling == "mean":
-            d_out = np.broadcast_to(
-                (d_pooled / lengths[:, None].astype(d_pooled.dtype))[:, None, :], out_shape)
-        else:
-            d_out = np.zeros(out_shape, dtype=d_pooled.dtype)
-            np.put_along_axis(d_out, argmax[:, None, :], d_pooled[:, None, :], axis=1)
-        grads = []
-        for depth in range(len(recurrent) - 1, -1, -1):
-            caches, _ = layers[depth]
-            layer_grads, d_inputs = [], None
-            for direction, cache in enumerate(caches):
-                d_dir = None if d_out is None else d_out[:, :, direction * H : (direction + 1) * H]
-                g = lstm_backward(cache, d_dir, d_hn=d_final[direction],
-                                  compute_dX=depth > 0)
-                layer_grads.extend([g.dW, g.dU, g.db])
-                if depth > 0:
-                    d_inputs = g.dX if d_inputs is None else d_inputs + g.dX
-            grads = layer_grads + grads
-            if depth > 0:
-                below_mask = layers[depth - 1][1]
-                d_out = d_inputs if below_mask is None else d_inputs * below_mask
-                H = d_out.shape[2] // self._n_directions
-                d_final = [None] * self._n_directions
-        return grads + [d_coef, d_intercept]
+    def _outputs(self, network, flat, seqs, idx):
+        """The head's outputs for the sequences ``idx`` of ``seqs``."""
+        plan, X = network.pack(seqs, idx)
+        return network.forward(flat, plan, X)
 
     def _decision(self, seqs):
-        """Logits of every sequence, in batches, without touching the estimator."""
-        flat = self._flatten(self.recurrent_params_, self.output_coef_,
-                             self.output_intercept_)
-        parts = []
-        for start in range(0, len(seqs), _PREDICT_BATCH):
-            idx = np.arange(start, min(start + _PREDICT_BATCH, len(seqs)))
-            parts.append(self._forward(flat, seqs.batch(idx), seqs.lengths[idx]))
-        return np.concatenate(parts)
+        """Outputs of every sequence, in batches, without touching the estimator."""
+        network, flat = self._network(), self._fitted_flat()
+        return np.concatenate([
+            self._outputs(network, flat, seqs,
+                          np.arange(start, min(start + _PREDICT_BATCH, len(seqs))))
+            for start in range(0, len(seqs), _PREDICT_BATCH)])
 
     def _read_predict_input(self, X):
         check_is_fitted(self)
@@ -409,19 +311,19 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _initial_state(self, seqs, n_outputs, rng, *, first, incremental):
         """Weights, optimizer and curves to train from: fresh, or the fitted ones."""
         dtype = seqs.dtype
+        network = self._network()
         if first:
-            flat = self._flatten(*self._initial_params(seqs.n_features, n_outputs,
-                                                       dtype, rng))
+            flat = network.init(rng, seqs.n_features, n_outputs, dtype)
             return {"flat": flat, "optimizer": self._make_optimizer(flat),
                     "loss_curve": [], "validation_scores": [], "best_loss": None,
                     "best_score": None, "t": 0}
-        flat = [a.astype(dtype, copy=True) for a in self._flatten(
-            self.recurrent_params_, self.output_coef_, self.output_intercept_)]
-        expected = self._param_shapes(seqs.n_features, n_outputs)
+        flat = [a.astype(dtype, copy=True) for a in self._fitted_flat()]
+        expected = network.shapes(seqs.n_features, n_outputs)
         if [a.shape for a in flat] != expected:
             raise ValueError(
                 "The fitted weights do not match hidden_layer_sizes="
-                f"{self.hidden_layer_sizes!r} and bidirectional={self.bidirectional}"
+                f"{self.hidden_layer_sizes!r}, bidirectional={self.bidirectional}, "
+                f"cell={self.cell!r} and recurrent_input={self.recurrent_input!r}"
                 "; keep the architecture when continuing training "
                 "(warm_start=True or partial_fit), or refit from scratch."
             )
@@ -438,6 +340,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _train_epochs(self, state, seqs, y, Y, weights, rng, *, incremental):
         """Epochs until the schedule stops (or one, for ``partial_fit``)."""
         flat, optimizer = state["flat"], state["optimizer"]
+        network = self._network()
         n = len(seqs)
         early_stopping = self.early_stopping and not incremental
         train_idx = np.arange(n)
@@ -457,7 +360,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             total = 0.0
             for s in range(0, len(order), batch_size):
                 idx = order[s : s + batch_size]
-                loss = self._train_step(flat, optimizer, seqs, Y, weights, idx, rng)
+                loss = self._train_step(network, flat, optimizer, seqs, Y, weights,
+                                        idx, rng)
                 total += loss * len(idx)
             state["t"] += len(order)
             epoch_loss = total / len(order)
@@ -465,8 +369,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             watched = epoch_loss
             if early_stopping:
                 watched = self._validation_score(
-                    self._forward(flat, val_seqs.batch(range(len(val_seqs))),
-                                  val_seqs.lengths), Y_val, val_seqs.lengths)
+                    self._outputs(network, flat, val_seqs, np.arange(len(val_seqs))),
+                    Y_val, val_seqs.lengths)
                 state["validation_scores"].append(watched)
                 if schedule.is_best(watched):
                     best_flat = [a.copy() for a in flat]
@@ -511,7 +415,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _commit(self, state, rng, kind, raw_features):
         """Make the trained state the fitted model; only assigns."""
         flat = state["flat"]
-        recurrent, coef, intercept = self._unflatten(flat)
+        recurrent, coef, intercept = self._network().split(flat)
         for a in flat:
             a.setflags(write=False)  # fitted weights are never written in place
         self.recurrent_params_ = [[tuple(d) for d in layer] for layer in recurrent]
@@ -529,31 +433,26 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self._input_kind = kind
         self._n_step_features = raw_features
 
-    def _train_step(self, flat, optimizer, seqs, Y, weights, idx, rng):
+    def _train_step(self, network, flat, optimizer, seqs, Y, weights, idx, rng):
         lengths = seqs.lengths[idx]
-        logits, memory = self._forward(flat, seqs.batch(idx), lengths, rng)
-        loss, d_logits = self._loss(logits, Y[idx], weights[idx], lengths)
+        plan, X = network.pack(seqs, idx)
+        outputs, memory = network.forward(flat, plan, X, rng)
+        loss, d_outputs = self._loss(outputs, Y[idx], weights[idx], lengths)
         if not np.isfinite(loss):
             raise ValueError(
                 f"The training loss became {loss}; lower learning_rate_init or "
                 "max_grad_norm, or scale the data. The estimator was left as it was "
                 "before this call."
             )
-        grads = self._backward(flat, memory, d_logits, lengths)
+        grads = network.backward(flat, memory, d_outputs)
         if self.alpha:
-            penalised = self._penalised(flat)
             scale = self.alpha / len(idx)
-            for k in penalised:
+            for k in network.penalised(flat):
                 loss += 0.5 * scale * float(np.vdot(flat[k], flat[k]))
                 grads[k] += scale * flat[k]
         clip_by_global_norm(grads, self.max_grad_norm)
         optimizer.update(flat, grads)
         return loss
-
-    def _penalised(self, flat):
-        """Indices in ``flat`` of the weights (not biases) under the L2 penalty."""
-        n_recurrent = len(flat) - 2
-        return [k for k in range(n_recurrent) if k % 3 != 2] + [len(flat) - 2]
 
     def _make_optimizer(self, flat):
         if self.solver == "sgd":

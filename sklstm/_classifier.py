@@ -31,6 +31,20 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         Whether each layer also reads every sequence backwards (within its own
         length) and concatenates both directions' outputs (Graves &
         Schmidhuber 2005).
+    cell : {"lstm", "peephole", "gru"}, default="lstm"
+        The recurrent cell of every layer: the LSTM with a forget gate,
+        the LSTM with peephole connections (Gers & Schmidhuber 2000; their
+        weights start at zero, so training starts from the plain LSTM), or
+        the GRU (Cho et al. 2014, PyTorch's variant). See
+        :func:`sklstm.functional.lstm_forward` and ``docs/cells.rst``.
+    hidden_activation : {"tanh", "identity"}, default="tanh"
+        σ_h in ``h_t = o_t ⊙ σ_h(c_t)`` of the LSTM cells; "identity" is the
+        peephole paper's suggestion. Not an option of ``cell="gru"``.
+    recurrent_input : {"hidden", "cell"}, default="hidden"
+        What the LSTM cells' gates read from the previous step: ``h_{t-1}``,
+        or ``c_{t-1}`` with no recurrent term in the candidate (the peephole
+        LSTM as the Wikipedia article writes it; ``U`` is then ``(3H, H)``).
+        Not an option of ``cell="gru"``.
     pooling : {"last", "mean", "max"}, default="max"
         How the last layer's outputs become one vector per sequence: the final
         state of each direction, or the mean or maximum over the steps.
@@ -205,7 +219,8 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     }
 
     def __init__(
-        self, hidden_layer_sizes=(64,), *, bidirectional=True, pooling="max",
+        self, hidden_layer_sizes=(64,), *, bidirectional=True, cell="lstm",
+        hidden_activation="tanh", recurrent_input="hidden", pooling="max",
         dropout=0.0, solver="adam", alpha=1e-4, batch_size="auto",
         learning_rate_init=1e-2, max_iter=200, shuffle=True, random_state=None,
         tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
@@ -215,7 +230,8 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         n_updates_no_change=100, steps_per_frame="auto", class_weight=None,
     ):
         super().__init__(
-            hidden_layer_sizes, bidirectional=bidirectional,
+            hidden_layer_sizes, bidirectional=bidirectional, cell=cell,
+            hidden_activation=hidden_activation, recurrent_input=recurrent_input,
             dropout=dropout, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate_init=learning_rate_init, max_iter=max_iter,
             shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,

@@ -33,6 +33,20 @@ class CTCSequenceLabeler(BaseLSTM):
     bidirectional : bool, default=True
         Whether each layer also reads every sequence backwards (Graves &
         Schmidhuber 2005): labels often depend on what follows.
+    cell : {"lstm", "peephole", "gru"}, default="lstm"
+        The recurrent cell of every layer: the LSTM with a forget gate,
+        the LSTM with peephole connections (Gers & Schmidhuber 2000; their
+        weights start at zero, so training starts from the plain LSTM), or
+        the GRU (Cho et al. 2014, PyTorch's variant). See
+        :func:`sklstm.functional.lstm_forward` and ``docs/cells.rst``.
+    hidden_activation : {"tanh", "identity"}, default="tanh"
+        σ_h in ``h_t = o_t ⊙ σ_h(c_t)`` of the LSTM cells; "identity" is the
+        peephole paper's suggestion. Not an option of ``cell="gru"``.
+    recurrent_input : {"hidden", "cell"}, default="hidden"
+        What the LSTM cells' gates read from the previous step: ``h_{t-1}``,
+        or ``c_{t-1}`` with no recurrent term in the candidate (the peephole
+        LSTM as the Wikipedia article writes it; ``U`` is then ``(3H, H)``).
+        Not an option of ``cell="gru"``.
     beam_width : int, default=1
         Prefixes kept by the prefix beam search of ``predict``; 1 is greedy
         (best-path) decoding. Wider beams are never worse than greedy (see
@@ -97,7 +111,8 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
     }
 
     def __init__(
-        self, hidden_layer_sizes=(64,), *, bidirectional=True, beam_width=1,
+        self, hidden_layer_sizes=(64,), *, bidirectional=True, cell="lstm",
+        hidden_activation="tanh", recurrent_input="hidden", beam_width=1,
         zero_infinity=False, dropout=0.0, solver="adam", alpha=1e-4,
         batch_size="auto", learning_rate_init=1e-2, max_iter=200, shuffle=True,
         random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
@@ -107,7 +122,8 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
         n_updates_no_change=100,
     ):
         super().__init__(
-            hidden_layer_sizes, bidirectional=bidirectional, dropout=dropout,
+            hidden_layer_sizes, bidirectional=bidirectional, cell=cell,
+            hidden_activation=hidden_activation, recurrent_input=recurrent_input, dropout=dropout,
             solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate_init=learning_rate_init, max_iter=max_iter,
             shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
@@ -238,12 +254,10 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
 
     def _per_sequence_logits(self, X):
         seqs = self._read_predict_input(X)
-        flat = self._flatten(self.recurrent_params_, self.output_coef_,
-                             self.output_intercept_)
+        network, flat = self._network(), self._fitted_flat()
         for start in range(0, len(seqs), 256):
             idx = np.arange(start, min(start + 256, len(seqs)))
-            yield self._forward(flat, seqs.batch(idx), seqs.lengths[idx]), \
-                seqs.lengths[idx]
+            yield self._outputs(network, flat, seqs, idx), seqs.lengths[idx]
 
     def predict(self, X):
         """Decode the label sequence of each input sequence.

@@ -26,6 +26,20 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         The number of LSTM units of each layer, first layer first.
     bidirectional : bool, default=True
         Whether each layer also reads every sequence backwards.
+    cell : {"lstm", "peephole", "gru"}, default="lstm"
+        The recurrent cell of every layer: the LSTM with a forget gate,
+        the LSTM with peephole connections (Gers & Schmidhuber 2000; their
+        weights start at zero, so training starts from the plain LSTM), or
+        the GRU (Cho et al. 2014, PyTorch's variant). See
+        :func:`sklstm.functional.lstm_forward` and ``docs/cells.rst``.
+    hidden_activation : {"tanh", "identity"}, default="tanh"
+        σ_h in ``h_t = o_t ⊙ σ_h(c_t)`` of the LSTM cells; "identity" is the
+        peephole paper's suggestion. Not an option of ``cell="gru"``.
+    recurrent_input : {"hidden", "cell"}, default="hidden"
+        What the LSTM cells' gates read from the previous step: ``h_{t-1}``,
+        or ``c_{t-1}`` with no recurrent term in the candidate (the peephole
+        LSTM as the Wikipedia article writes it; ``U`` is then ``(3H, H)``).
+        Not an option of ``cell="gru"``.
     pooling : {"last", "mean", "max"}, default="last"
         How the last layer's outputs become one vector per sequence.
     dropout : float in [0, 1), default=0.0
@@ -142,7 +156,8 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
     }
 
     def __init__(
-        self, hidden_layer_sizes=(64,), *, bidirectional=True, pooling="last",
+        self, hidden_layer_sizes=(64,), *, bidirectional=True, cell="lstm",
+        hidden_activation="tanh", recurrent_input="hidden", pooling="last",
         dropout=0.0, solver="adam", alpha=1e-4, batch_size="auto",
         learning_rate_init=1e-2, max_iter=200, shuffle=True, random_state=None,
         tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
@@ -152,7 +167,8 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         n_updates_no_change=100, steps_per_frame="auto", scale_targets=True,
     ):
         super().__init__(
-            hidden_layer_sizes, bidirectional=bidirectional,
+            hidden_layer_sizes, bidirectional=bidirectional, cell=cell,
+            hidden_activation=hidden_activation, recurrent_input=recurrent_input,
             dropout=dropout, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate_init=learning_rate_init, max_iter=max_iter,
             shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,

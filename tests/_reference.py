@@ -11,23 +11,52 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def lstm_forward(X, W, U, b, lengths=None, h0=None, c0=None, reverse=False):
+_HIDDEN_ACTIVATIONS = ("tanh", "identity")
+_RECURRENT_INPUTS = ("hidden", "cell")
+
+
+def _read_sequences(X, lengths):
+    """``X`` as a list of float64 ``(T_i, D)`` arrays, and the padded length."""
+    if isinstance(X, (list, tuple)):
+        seqs = [np.asarray(x, dtype=np.float64) for x in X]
+        return seqs, max(len(x) for x in seqs)
+    X = np.asarray(X, dtype=np.float64)
+    if lengths is None:
+        lengths = [X.shape[1]] * X.shape[0]
+    return [X[i, : lengths[i]] for i in range(X.shape[0])], X.shape[1]
+
+
+def lstm_forward(X, W, U, b, lengths=None, h0=None, c0=None, reverse=False, *,
+                 peephole=None, hidden_activation="tanh", recurrent_input="hidden"):
     """Return ``out (B, T, H)``, ``h_n (B, H)``, ``c_n (B, H)`` in float64.
 
     ``X`` is a padded ``(B, T, D)`` array or a list of ``(T_i, D)`` arrays.
+    Gates are stacked (i, f, g, o) in ``W (4H, D)`` and ``b (4H,)``. With the
+    default options this is the plain LSTM::
+
+        z = W x_t + U h_{t-1} + b                      U (4H, H), rows i, f, g, o
+        i, f, o = σ(z_i), σ(z_f), σ(z_o)   g = tanh(z_g)
+        c_t = f ⊙ c_{t-1} + i ⊙ g          h_t = o ⊙ tanh(c_t)
+
+    ``peephole=P`` of shape ``(3, H)`` (rows i, f, o) adds ``P[0] ⊙ c_{t-1}``
+    to ``z_i``, ``P[1] ⊙ c_{t-1}`` to ``z_f`` and ``P[2] ⊙ c_t`` (the *new*
+    cell) to ``z_o``. ``hidden_activation="identity"`` makes ``h_t = o ⊙ c_t``
+    (the candidate ``g`` keeps its tanh). ``recurrent_input="cell"`` takes
+    ``U (3H, H)``, rows i, f, o, applied to ``c_{t-1}`` instead of ``h_{t-1}``,
+    and drops the candidate's recurrent term (``z_g = W_g x_t + b_g``); ``h0``
+    is then not read at all.
     """
-    if isinstance(X, (list, tuple)):
-        lengths = [len(x) for x in X]
-        seqs = [np.asarray(x, dtype=np.float64) for x in X]
-        T = max(lengths)
-    else:
-        X = np.asarray(X, dtype=np.float64)
-        if lengths is None:
-            lengths = [X.shape[1]] * X.shape[0]
-        seqs = [X[i, : lengths[i]] for i in range(X.shape[0])]
-        T = X.shape[1]
+    if hidden_activation not in _HIDDEN_ACTIVATIONS:
+        raise ValueError(f"unknown hidden_activation={hidden_activation!r}")
+    if recurrent_input not in _RECURRENT_INPUTS:
+        raise ValueError(f"unknown recurrent_input={recurrent_input!r}")
+    seqs, T = _read_sequences(X, lengths)
     W, U, b = (np.asarray(a, dtype=np.float64) for a in (W, U, b))
     H = U.shape[1]
+    n_rows = 4 * H if recurrent_input == "hidden" else 3 * H
+    assert W.shape[0] == 4 * H and b.shape == (4 * H,) and U.shape == (n_rows, H)
+    P = None if peephole is None else np.asarray(peephole, dtype=np.float64)
+    assert P is None or P.shape == (3, H)
     B = len(seqs)
     out = np.zeros((B, T, H))
     h_n = np.zeros((B, H))
@@ -37,16 +66,65 @@ def lstm_forward(X, W, U, b, lengths=None, h0=None, c0=None, reverse=False):
         c = np.zeros(H) if c0 is None else np.asarray(c0[i], dtype=np.float64)
         steps = range(len(x) - 1, -1, -1) if reverse else range(len(x))
         for t in steps:
-            z = W @ x[t] + U @ h + b
-            i_t = _sigmoid(z[:H])
-            f_t = _sigmoid(z[H : 2 * H])
-            g_t = np.tanh(z[2 * H : 3 * H])
-            o_t = _sigmoid(z[3 * H :])
+            if recurrent_input == "hidden":
+                z = W @ x[t] + U @ h + b
+                z_i, z_f = z[:H], z[H : 2 * H]
+                z_g, z_o = z[2 * H : 3 * H], z[3 * H :]
+            else:
+                wx = W @ x[t]
+                z_i = wx[:H] + U[:H] @ c + b[:H]
+                z_f = wx[H : 2 * H] + U[H : 2 * H] @ c + b[H : 2 * H]
+                z_g = wx[2 * H : 3 * H] + b[2 * H : 3 * H]
+                z_o = wx[3 * H :] + U[2 * H :] @ c + b[3 * H :]
+            if P is None:
+                i_t = _sigmoid(z_i)
+                f_t = _sigmoid(z_f)
+            else:
+                i_t = _sigmoid(z_i + P[0] * c)
+                f_t = _sigmoid(z_f + P[1] * c)
+            g_t = np.tanh(z_g)
             c = f_t * c + i_t * g_t
-            h = o_t * np.tanh(c)
+            o_t = _sigmoid(z_o) if P is None else _sigmoid(z_o + P[2] * c)
+            h = o_t * np.tanh(c) if hidden_activation == "tanh" else o_t * c
             out[i, t] = h
         h_n[i], c_n[i] = h, c
     return out, h_n, c_n
+
+
+def gru_forward(X, W, U, b_ih, b_hh, lengths=None, h0=None, reverse=False):
+    """Return ``out (B, T, H)`` and ``h_n (B, H)`` of a GRU in float64.
+
+    PyTorch's ``torch.nn.GRU`` variant and layout, gates stacked (r, z, n) in
+    ``W (3H, D)``, ``U (3H, H)``, ``b_ih (3H,)`` and ``b_hh (3H,)``::
+
+        r_t = σ(W_r x_t + b_ir + U_r h_{t-1} + b_hr)
+        z_t = σ(W_z x_t + b_iz + U_z h_{t-1} + b_hz)
+        n_t = tanh(W_n x_t + b_in + r_t ⊙ (U_n h_{t-1} + b_hn))
+        h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+
+    ``X``, ``lengths``, ``h0`` and ``reverse`` are as in :func:`lstm_forward`.
+    """
+    seqs, T = _read_sequences(X, lengths)
+    W, U, b_ih, b_hh = (np.asarray(a, dtype=np.float64) for a in (W, U, b_ih, b_hh))
+    H = U.shape[1]
+    assert W.shape[0] == 3 * H and U.shape == (3 * H, H)
+    assert b_ih.shape == b_hh.shape == (3 * H,)
+    B = len(seqs)
+    out = np.zeros((B, T, H))
+    h_n = np.zeros((B, H))
+    for i, x in enumerate(seqs):
+        h = np.zeros(H) if h0 is None else np.asarray(h0[i], dtype=np.float64)
+        steps = range(len(x) - 1, -1, -1) if reverse else range(len(x))
+        for t in steps:
+            gi = W @ x[t] + b_ih
+            gh = U @ h + b_hh
+            r_t = _sigmoid(gi[:H] + gh[:H])
+            z_t = _sigmoid(gi[H : 2 * H] + gh[H : 2 * H])
+            n_t = np.tanh(gi[2 * H :] + r_t * gh[2 * H :])
+            h = (1 - z_t) * n_t + z_t * h
+            out[i, t] = h
+        h_n[i] = h
+    return out, h_n
 
 
 def lstm_backward(X, W, U, b, d_out, d_hn, d_cn, lengths=None, h0=None, c0=None,

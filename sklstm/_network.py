@@ -1,0 +1,294 @@
+"""The network of the estimators: a stack of recurrent layers and a head.
+
+A *cell* is one layer and direction's part: its parameter layout (shapes,
+which arrays the L2 penalty reaches, initialisation) and its packed kernels.
+A *head* turns the last layer's packed output into the estimator's outputs
+(pooled per sequence, or per step) and back. :class:`Network` stacks them
+over one :class:`~sklstm._packing.PackedPlan` per minibatch: every layer and
+direction reads and writes packed arrays in the forward direction's row
+order, the reverse direction through one gather each way, and only the head
+pads.
+"""
+
+import numpy as np
+
+from ._packing import PackedPlan
+from .functional import _lstm_kind, _lstm_packed, _lstm_packed_backward
+
+__all__ = ["LSTMCell", "Network", "PooledHead", "StepHead", "make_cell"]
+
+
+class LSTMCell:
+    """The LSTM forms of :func:`sklstm.functional.lstm_forward`.
+
+    Per layer and direction: ``(W, U, b)``, plus ``P`` with peepholes. ``W``
+    ``(4H, n_in)``, ``U`` ``(4H, H)`` (``(3H, H)`` with
+    ``recurrent_input="cell"``), ``b`` ``(4H,)``, gates (i, f, g, o);
+    ``P`` ``(3, H)``, rows for i, f, o. Fresh weights: PyTorch's
+    uniform(±1/sqrt(H)) with the forget-gate bias at 1 (Gers et al. 2000;
+    Jozefowicz et al. 2015) and peepholes at zero, so that a peephole model
+    starts as the plain one. The L2 penalty reaches ``W``, ``U`` and ``P``.
+    """
+
+    def __init__(self, *, peephole=False, hidden_activation="tanh",
+                 recurrent_input="hidden"):
+        self.peephole = peephole
+        self.hidden_activation = hidden_activation
+        self.recurrent_input = recurrent_input
+        self.kind = _lstm_kind(True if peephole else None, hidden_activation,
+                               recurrent_input)
+
+    def shapes(self, n_in, H):
+        n_rec = 3 if self.recurrent_input == "cell" else 4
+        shapes = [(4 * H, n_in), (n_rec * H, H), (4 * H,)]
+        return shapes + [(3, H)] if self.peephole else shapes
+
+    def penalised(self):
+        return (True, True, False) + ((True,) if self.peephole else ())
+
+    def init(self, rng, n_in, H, dtype):
+        bound = 1 / np.sqrt(H)
+        (_, _), (n_rec, _), _ = self.shapes(n_in, H)[:3]
+        W = rng.uniform(-bound, bound, (4 * H, n_in)).astype(dtype)
+        U = rng.uniform(-bound, bound, (n_rec, H)).astype(dtype)
+        b = rng.uniform(-bound, bound, 4 * H).astype(dtype)
+        b[H : 2 * H] = 1
+        return (W, U, b) + ((np.zeros((3, H), dtype),) if self.peephole else ())
+
+    def forward(self, plan, X, params, reverse):
+        """Packed output and the cache of one direction (zero initial states)."""
+        W, U, b = params[:3]
+        P = params[3] if self.peephole else None
+        zeros = np.zeros((plan.lengths.size, U.shape[1]), dtype=X.dtype)
+        cache = _lstm_packed(plan, X, W, U, b, zeros, zeros, P=P, kind=self.kind,
+                             reverse=reverse)
+        return cache.hidden, cache
+
+    def backward(self, cache, d_hidden, d_final, compute_dX):
+        """``(dX, grads)``: ``grads`` in the layout of the parameters."""
+        dX, dW, dU, db, _, _, dP = _lstm_packed_backward(
+            cache, d_hidden, dh_n=d_final, compute_dX=compute_dX)
+        return dX, (dW, dU, db) + ((dP,) if self.peephole else ())
+
+
+def make_cell(cell, hidden_activation="tanh", recurrent_input="hidden"):
+    """The cell an estimator's parameters name."""
+    if cell in ("lstm", "peephole"):
+        return LSTMCell(peephole=cell == "peephole",
+                        hidden_activation=hidden_activation,
+                        recurrent_input=recurrent_input)
+    raise ValueError(f"cell={cell!r} is not a known cell.")
+
+
+def _padded(plan, out, fill):
+    """``out`` (packed) as ``(B, T, F)`` in sorted slot order, ``fill`` past
+    each length."""
+    padded = np.full((plan.lengths.size, plan.n_steps, out.shape[1]), fill,
+                     dtype=out.dtype)
+    padded[plan.slot, plan.step] = out
+    return padded
+
+
+class PooledHead:
+    """One output row per sequence: a pooling of the last layer's output over
+    the sequence's steps, then a dense layer. ``"last"`` reads each
+    direction's final state (the reverse direction's is at step 0)."""
+
+    per_step = False
+
+    def __init__(self, pooling):
+        self.pooling = pooling
+
+    def forward(self, plan, out, finals, coef, intercept):
+        if self.pooling == "last":
+            pooled, arg = np.concatenate(finals, axis=1), None
+        elif self.pooling == "mean":
+            pooled = _padded(plan, out, 0).sum(axis=1)
+            pooled /= plan.sorted_lengths[:, None].astype(out.dtype)
+            arg = None
+        else:
+            padded = _padded(plan, out, -np.inf)
+            arg = padded.argmax(axis=1)
+            pooled = np.take_along_axis(padded, arg[:, None, :], axis=1)[:, 0]
+        features = np.empty_like(pooled)
+        features[plan.order] = pooled
+        return features @ coef.T + intercept, (features, arg)
+
+    def backward(self, plan, memo, d_logits, coef, out_shape, n_directions):
+        """``(d_coef, d_intercept, d_out or None, d_finals)``."""
+        features, arg = memo
+        d_coef = d_logits.T @ features
+        d_intercept = d_logits.sum(axis=0)
+        d_pooled = (d_logits @ coef)[plan.order]
+        if self.pooling == "last":
+            H = d_pooled.shape[1] // n_directions
+            return d_coef, d_intercept, None, [
+                np.ascontiguousarray(d_pooled[:, d * H : (d + 1) * H])
+                for d in range(n_directions)]
+        if self.pooling == "mean":
+            d_pooled = d_pooled / plan.sorted_lengths[:, None].astype(d_pooled.dtype)
+            d_out = d_pooled[plan.slot]
+        else:
+            d_out = np.zeros(out_shape, dtype=d_pooled.dtype)
+            rows = plan.offsets[arg] + np.arange(arg.shape[0])[:, None]
+            d_out[rows, np.arange(arg.shape[1])[None, :]] = d_pooled
+        return d_coef, d_intercept, d_out, [None] * n_directions
+
+
+class StepHead:
+    """One output row per step (CTC): a dense layer on every step, padded to
+    ``(B, T, n_outputs)`` in the caller's order for the loss."""
+
+    per_step = True
+
+    def forward(self, plan, out, finals, coef, intercept):
+        logits = out @ coef.T + intercept
+        index = plan.padded_index(plan.n_steps)
+        padded = np.zeros((plan.lengths.size, plan.n_steps, coef.shape[0]),
+                          dtype=logits.dtype)
+        padded.reshape(-1, coef.shape[0])[index] = logits
+        return padded, (out, index)
+
+    def backward(self, plan, memo, d_logits, coef, out_shape, n_directions):
+        out, index = memo
+        d_rows = d_logits.reshape(-1, d_logits.shape[-1])[index]
+        return (d_rows.T @ out, d_rows.sum(axis=0), d_rows @ coef,
+                [None] * n_directions)
+
+
+class Network:
+    """A stack of recurrent layers (each with ``n_directions`` directions of
+    one cell) and a head; its parameters travel as one flat list:
+    per layer, per direction, the cell's arrays, then the head's ``coef``
+    ``(n_outputs, n_in)`` and ``intercept`` ``(n_outputs,)`` (Glorot's
+    uniform at first, as scikit-learn's MLP)."""
+
+    def __init__(self, cell, hidden_sizes, n_directions, head, dropout=0.0):
+        self.cell = cell
+        self.hidden_sizes = list(hidden_sizes)
+        self.n_directions = n_directions
+        self.head = head
+        self.dropout = dropout
+
+    # --- parameters --------------------------------------------------------------
+
+    def shapes(self, n_features, n_outputs):
+        shapes, n_in = [], n_features
+        for H in self.hidden_sizes:
+            shapes += self.cell.shapes(n_in, H) * self.n_directions
+            n_in = H * self.n_directions
+        return shapes + [(n_outputs, n_in), (n_outputs,)]
+
+    def init(self, rng, n_features, n_outputs, dtype):
+        flat, n_in = [], n_features
+        for H in self.hidden_sizes:
+            for _ in range(self.n_directions):
+                flat += self.cell.init(rng, n_in, H, dtype)
+            n_in = H * self.n_directions
+        bound = np.sqrt(6 / (n_in + n_outputs))
+        flat.append(rng.uniform(-bound, bound, (n_outputs, n_in)).astype(dtype))
+        flat.append(rng.uniform(-bound, bound, n_outputs).astype(dtype))
+        return flat
+
+    def penalised(self, flat):
+        """Indices in ``flat`` of the arrays under the L2 penalty."""
+        per_cell = self.cell.penalised()
+        n_recurrent = len(self.hidden_sizes) * self.n_directions * len(per_cell)
+        return [k for k in range(n_recurrent) if per_cell[k % len(per_cell)]] + [
+            len(flat) - 2]
+
+    def split(self, flat):
+        """``(recurrent, coef, intercept)``: ``recurrent[layer][direction]`` a
+        tuple of the cell's arrays."""
+        n = len(self.cell.penalised())
+        recurrent, k = [], 0
+        for _ in self.hidden_sizes:
+            layer = []
+            for _ in range(self.n_directions):
+                layer.append(tuple(flat[k : k + n]))
+                k += n
+            recurrent.append(layer)
+        return recurrent, flat[k], flat[k + 1]
+
+    @staticmethod
+    def join(recurrent, coef, intercept):
+        return [a for layer in recurrent for d in layer for a in d] + [coef, intercept]
+
+    # --- passes ------------------------------------------------------------------
+
+    @staticmethod
+    def pack(seqs, idx):
+        """The plan of the minibatch ``idx`` of ``seqs`` and its packed input."""
+        plan = PackedPlan(seqs.lengths[idx])
+        return plan, seqs.data[plan.source_rows(seqs.starts[idx])]
+
+    def forward(self, flat, plan, X, rng=None):
+        """The head's outputs for packed ``X``; with ``rng``, a training pass
+        (dropout between layers) that also returns what :meth:`backward` needs.
+        The pass runs in the precision of ``X``; weights of the other are cast."""
+        if flat[0].dtype != X.dtype:
+            flat = [a.astype(X.dtype) for a in flat]
+        recurrent, coef, intercept = self.split(flat)
+        training = rng is not None
+        layers, inputs = [], X
+        for depth, layer in enumerate(recurrent):
+            outs, finals, caches = [], [], []
+            for d, params in enumerate(layer):
+                x = inputs if d == 0 else inputs[plan.reverse_rows]
+                hidden, cache = self.cell.forward(plan, np.ascontiguousarray(x),
+                                                  params, reverse=d == 1)
+                finals.append(hidden[plan.last_rows])
+                if d == 1:
+                    hidden = _from_reverse(plan, hidden)
+                outs.append(hidden)
+                caches.append(cache)
+            out = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=1)
+            mask = None
+            if training and self.dropout > 0 and depth < len(recurrent) - 1:
+                keep = rng.random(out.shape) >= self.dropout
+                mask = keep.astype(out.dtype) / (1 - self.dropout)
+                out = out * mask
+            layers.append((caches, mask))
+            inputs = out
+        outputs, head_memo = self.head.forward(plan, inputs, finals, coef, intercept)
+        if not training:
+            return outputs
+        return outputs, (plan, layers, head_memo, inputs.shape)
+
+    def backward(self, flat, memory, d_outputs):
+        """Gradients of every array of ``flat``, in the same order."""
+        recurrent, coef, _ = self.split(flat)
+        plan, layers, head_memo, out_shape = memory
+        d_coef, d_intercept, d_out, d_finals = self.head.backward(
+            plan, head_memo, d_outputs, coef, out_shape, self.n_directions)
+        grads = []
+        for depth in range(len(recurrent) - 1, -1, -1):
+            caches, _ = layers[depth]
+            H = self.hidden_sizes[depth]
+            layer_grads, d_inputs = [], None
+            for d, cache in enumerate(caches):
+                if d_out is None:
+                    d_hidden = np.zeros((plan.n_rows, H), dtype=coef.dtype)
+                else:
+                    d_hidden = d_out[:, d * H : (d + 1) * H]
+                    if d == 1:
+                        d_hidden = d_hidden[plan.reverse_rows]
+                dX, g = self.cell.backward(cache, np.ascontiguousarray(d_hidden),
+                                           d_finals[d], compute_dX=depth > 0)
+                layer_grads.extend(g)
+                if depth > 0:
+                    dX = _from_reverse(plan, dX) if d == 1 else dX
+                    d_inputs = dX if d_inputs is None else d_inputs + dX
+            grads = layer_grads + grads
+            if depth > 0:
+                below_mask = layers[depth - 1][1]
+                d_out = d_inputs if below_mask is None else d_inputs * below_mask
+                d_finals = [None] * self.n_directions
+        return grads + [d_coef, d_intercept]
+
+
+def _from_reverse(plan, rows):
+    """Rows of the reverse direction's packing in the forward packing's order."""
+    out = np.empty_like(rows)
+    out[plan.reverse_rows] = rows
+    return out

@@ -13,9 +13,15 @@ pads.
 import numpy as np
 
 from ._packing import PackedPlan
-from .functional import _lstm_kind, _lstm_packed, _lstm_packed_backward
+from .functional import (
+    _gru_packed,
+    _gru_packed_backward,
+    _lstm_kind,
+    _lstm_packed,
+    _lstm_packed_backward,
+)
 
-__all__ = ["LSTMCell", "Network", "PooledHead", "StepHead", "make_cell"]
+__all__ = ["GRUCell", "LSTMCell", "Network", "PooledHead", "StepHead", "make_cell"]
 
 
 class LSTMCell:
@@ -71,12 +77,45 @@ class LSTMCell:
         return dX, (dW, dU, db) + ((dP,) if self.peephole else ())
 
 
+class GRUCell:
+    """The GRU of :func:`sklstm.functional.gru_forward` (PyTorch's layout).
+
+    Per layer and direction: ``(W, U, b_ih, b_hh)``: ``W`` ``(3H, n_in)``,
+    ``U`` ``(3H, H)``, biases ``(3H,)``, gates (r, z, n). Fresh weights:
+    PyTorch's uniform(±1/sqrt(H)) for all four. The L2 penalty reaches ``W``
+    and ``U``.
+    """
+
+    def shapes(self, n_in, H):
+        return [(3 * H, n_in), (3 * H, H), (3 * H,), (3 * H,)]
+
+    def penalised(self):
+        return (True, True, False, False)
+
+    def init(self, rng, n_in, H, dtype):
+        bound = 1 / np.sqrt(H)
+        return tuple(rng.uniform(-bound, bound, shape).astype(dtype)
+                     for shape in self.shapes(n_in, H))
+
+    def forward(self, plan, X, params, reverse):
+        W, U, b_ih, b_hh = params
+        h0 = np.zeros((plan.lengths.size, U.shape[1]), dtype=X.dtype)
+        cache = _gru_packed(plan, X, W, U, b_ih, b_hh, h0, reverse=reverse)
+        return cache.hidden, cache
+
+    def backward(self, cache, d_hidden, d_final, compute_dX):
+        dX, *grads, _ = _gru_packed_backward(cache, d_hidden, d_final, compute_dX)
+        return dX, tuple(grads)
+
+
 def make_cell(cell, hidden_activation="tanh", recurrent_input="hidden"):
     """The cell an estimator's parameters name."""
     if cell in ("lstm", "peephole"):
         return LSTMCell(peephole=cell == "peephole",
                         hidden_activation=hidden_activation,
                         recurrent_input=recurrent_input)
+    if cell == "gru":
+        return GRUCell()
     raise ValueError(f"cell={cell!r} is not a known cell.")
 
 

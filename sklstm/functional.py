@@ -35,10 +35,13 @@ from sklstm._core import _ctc, _lstm
 from sklstm._packing import PackedPlan
 
 __all__ = [
+    "GRUGradients",
     "LSTMGradients",
     "ctc_beam_search",
     "ctc_greedy_decode",
     "ctc_loss",
+    "gru_backward",
+    "gru_forward",
     "lstm_backward",
     "lstm_forward",
 ]
@@ -88,7 +91,7 @@ class LSTMCache:
     )
 
     def __init__(self, **fields):
-        for name in self.__slots__:
+        for name in LSTMCache.__slots__:
             setattr(self, name, fields.pop(name, None))
         if fields:
             raise TypeError(f"unknown LSTMCache fields {sorted(fields)}")
@@ -96,6 +99,32 @@ class LSTMCache:
     @property
     def dtype(self):
         return self.X.dtype
+
+
+GRUGradients = namedtuple("GRUGradients",
+                          ["dX", "dW", "dU", "db_ih", "db_hh", "dh0"])
+GRUGradients.__doc__ = """Gradients returned by :func:`gru_backward`.
+
+Attributes
+----------
+dX : ndarray of shape (n_sequences, n_timesteps, n_features) or None
+    Gradient with respect to ``X``, zero past each length; ``None`` when
+    ``compute_dX=False``.
+dW : ndarray of shape (3 * n_hidden, n_features)
+dU : ndarray of shape (3 * n_hidden, n_hidden)
+db_ih, db_hh : ndarray of shape (3 * n_hidden,)
+dh0 : ndarray of shape (n_sequences, n_hidden)
+"""
+
+_GRU = 8  # SKLSTM_GRU of _core/src/lstm_tile.h
+
+
+class GRUCache(LSTMCache):
+    """What :func:`gru_backward` needs from one :func:`gru_forward` call; opaque.
+    (The kernel runs the GRU in four gate slots, (r, z, n_x, n_h); the cache
+    holds its weights in that layout.)"""
+
+    __slots__ = ()
 
 
 # ---------------------------------------------------------------------------
@@ -330,6 +359,160 @@ def _lstm_packed_backward(cache, d_hidden, dh_n=None, dc_n=None, compute_dX=True
     return (dX if compute_dX else None), dW, dU, db, dh0, dc0, dP
 
 
+class _RecurrentCall:
+    """A public recurrent call's input, checked and packed: the plan, the
+    packed ``X``, the checked ``U`` and the shapes, with the conversions of
+    states and outputs between the caller's padded order and the packing."""
+
+    def __init__(self, X, U, lengths, reverse, n_rec, layout):
+        flat, starts, lengths, self.n_timesteps = _read_sequences(X, lengths)
+        self.dtype = dtype = flat.dtype.type
+        self.n_sequences, self.n_features = lengths.size, flat.shape[1]
+        if self.n_features == 0:
+            raise ValueError("X has 0 features; each step needs at least one value.")
+        U = _as_float_array(U, "U", dtype)
+        if U.ndim != 2 or U.shape[0] != n_rec * U.shape[1] or U.shape[1] == 0:
+            raise ValueError(
+                f"U has shape {U.shape}; expected ({n_rec} * n_hidden, n_hidden) "
+                f"with n_hidden >= 1, {layout}."
+            )
+        self.U = _check_param(U, "U", U.shape, dtype, "")
+        self.n_hidden = U.shape[1]
+        self.plan = PackedPlan(lengths)
+        self.reverse = reverse
+        self.X = np.ascontiguousarray(
+            flat[self.plan.source_rows(starts, reverse)], dtype=dtype)
+        _check_finite(self.X, "X")
+
+    def state(self, value, name):
+        """An initial state, sorted like the packing; zeros when None."""
+        shape = (self.n_sequences, self.n_hidden)
+        if value is None:
+            return np.zeros(shape, dtype=self.dtype)
+        value = _check_param(value, name, shape, self.dtype,
+                             f"{shape} = (n_sequences, n_hidden)")
+        return np.ascontiguousarray(value[self.plan.order])
+
+    def unpack(self, cache, hidden):
+        """The padded output and the final hidden state, in the caller's order;
+        records in ``cache`` what the backward call needs to read ``d_out``."""
+        plan = self.plan
+        cache.n_timesteps = self.n_timesteps
+        cache.scatter = plan.padded_index(self.n_timesteps, self.reverse)
+        out = np.zeros((self.n_sequences, self.n_timesteps, self.n_hidden),
+                       dtype=self.dtype)
+        out.reshape(-1, self.n_hidden)[cache.scatter] = hidden
+        h_n = np.empty((self.n_sequences, self.n_hidden), dtype=self.dtype)
+        h_n[plan.order] = hidden[plan.last_rows]
+        return out, h_n
+
+
+def _read_backward_call(cache, cache_type, forward_name, d_out, states):
+    """``d_hidden`` packed like the forward call's output and the final-state
+    gradients sorted like it (None where not given), after checking them."""
+    if type(cache) is not cache_type or cache.scatter is None:
+        raise TypeError(
+            f"cache must be the third value returned by {forward_name}, not "
+            f"{type(cache).__name__}."
+        )
+    dtype = cache.dtype.type
+    plan = cache.plan
+    n_sequences, n_hidden = plan.lengths.size, cache.hidden.shape[1]
+    out_shape = (n_sequences, cache.n_timesteps, n_hidden)
+    if d_out is None:
+        d_hidden = np.zeros((cache.X.shape[0], n_hidden), dtype=dtype)
+    else:
+        d_out = _as_float_array(d_out, "d_out", dtype)
+        if d_out.shape != out_shape:
+            raise ValueError(
+                f"d_out has shape {d_out.shape}; expected {out_shape}, the shape of "
+                "out."
+            )
+        d_hidden = np.ascontiguousarray(d_out.reshape(-1, n_hidden)[cache.scatter])
+        _check_finite(d_hidden, "d_out")
+    carries = []
+    for value, name in states:
+        if value is not None:
+            value = _check_param(
+                value, name, (n_sequences, n_hidden), dtype,
+                f"{(n_sequences, n_hidden)} = (n_sequences, n_hidden)",
+            )[plan.order]
+        carries.append(value)
+    return d_hidden, carries
+
+
+def _padded_gradients(cache, dX_packed, states):
+    """``dX`` padded (or None) and the initial-state gradients in the caller's
+    order."""
+    plan = cache.plan
+    dX = None
+    if dX_packed is not None:
+        n_features = cache.X.shape[1]
+        dX = np.zeros((plan.lengths.size, cache.n_timesteps, n_features),
+                      dtype=cache.dtype)
+        dX.reshape(-1, n_features)[cache.scatter] = dX_packed
+    unsorted = []
+    for sorted_state in states:
+        state = np.empty_like(sorted_state)
+        state[plan.order] = sorted_state
+        unsorted.append(state)
+    return dX, unsorted
+
+
+def _gru_slots(W, U, b_ih, b_hh):
+    """The GRU's weights in the kernel's four slots (r, z, n_x, n_h): the n
+    gate's input and recurrent parts stay apart, since r multiplies only the
+    second (``W`` has a zero n_h block, ``U`` a zero n_x block)."""
+    H = U.shape[1]
+    W4 = np.zeros((4 * H, W.shape[1]), dtype=W.dtype)
+    W4[: 3 * H] = W
+    U4 = np.zeros((4 * H, H), dtype=U.dtype)
+    U4[: 2 * H] = U[: 2 * H]
+    U4[3 * H :] = U[2 * H :]
+    b4 = np.concatenate([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :], b_hh[2 * H :]])
+    return W4, U4, b4
+
+
+def _gru_packed(plan, X, W, U, b_ih, b_hh, h0, reverse=False):
+    """One GRU layer and direction over packed ``X``; returns its
+    :class:`GRUCache` (``cache.hidden`` is the packed output). The state is h
+    alone, so the kernel's cell-state arguments are h too."""
+    n_rows, H = X.shape[0], U.shape[1]
+    W4, U4, b4 = _gru_slots(W, U, b_ih, b_hh)
+    P = np.zeros((3, H), dtype=X.dtype)
+    gates = np.empty((n_rows, 4 * H), dtype=X.dtype)
+    hidden = np.empty((n_rows, H), dtype=X.dtype)
+    _lstm.lstm_forward(X, plan.batch_sizes, W4, U4, b4, h0, h0, P, _GRU, gates,
+                       hidden, hidden)
+    return GRUCache(X=X, plan=plan, reverse=reverse, W=W4, U=U4, P=P, kind=_GRU,
+                    h0=h0, c0=h0, gates=gates, cells=hidden, hidden=hidden)
+
+
+def _gru_packed_backward(cache, d_hidden, dh_n=None, compute_dX=True):
+    """Gradients of one :func:`_gru_packed` call, as
+    :func:`_lstm_packed_backward`: ``(dX, dW, dU, db_ih, db_hh, dh0)``."""
+    dtype = cache.dtype
+    n_rows, n_features = cache.X.shape
+    B, H = cache.plan.lengths.size, cache.U.shape[1]
+    dh_carry = np.zeros((B, H), dtype=dtype) if dh_n is None else dh_n.astype(
+        dtype, copy=True)
+    dc_carry = np.zeros((B, H), dtype=dtype)  # the path z ⊙ dh into h_{t-1}
+    dgates = np.empty((n_rows, 4 * H), dtype=dtype)
+    dX = np.empty((n_rows if compute_dX else 0, n_features), dtype=dtype)
+    dW = np.empty((4 * H, n_features), dtype=dtype)
+    dU = np.empty((4 * H, H), dtype=dtype)
+    db = np.empty(4 * H, dtype=dtype)
+    _lstm.lstm_backward(
+        cache.X, cache.plan.batch_sizes, cache.W, cache.U, cache.h0, cache.h0,
+        cache.P, _GRU, cache.gates, cache.hidden, cache.hidden,
+        np.ascontiguousarray(d_hidden, dtype=dtype), dh_carry, dc_carry, dgates, dX,
+        dW, dU, db,
+    )
+    return ((dX if compute_dX else None), dW[: 3 * H],
+            np.concatenate([dU[: 2 * H], dU[3 * H :]]), db[: 3 * H],
+            np.concatenate([db[: 2 * H], db[3 * H :]]), dh_carry + dc_carry)
+
+
 # ---------------------------------------------------------------------------
 # Public API
 
@@ -425,52 +608,25 @@ def lstm_forward(X, W, U, b, *, lengths=None, h0=None, c0=None, reverse=False,
     True
     """
     kind = _lstm_kind(peephole, hidden_activation, recurrent_input)
-    flat, starts, lengths, n_timesteps = _read_sequences(X, lengths)
-    dtype = flat.dtype.type
-    n_sequences, n_features = lengths.size, flat.shape[1]
-    if n_features == 0:
-        raise ValueError("X has 0 features; each step needs at least one value.")
-    U = _as_float_array(U, "U", dtype)
     n_rec = 3 if kind & _CELL_INPUT else 4
-    gates_named = "(i, f, o)" if n_rec == 3 else "(i, f, g, o)"
-    if U.ndim != 2 or U.shape[0] != n_rec * U.shape[1] or U.shape[1] == 0:
-        raise ValueError(
-            f"U has shape {U.shape}; expected ({n_rec} * n_hidden, n_hidden) with "
-            f"n_hidden >= 1, gates stacked {gates_named} for "
-            f"recurrent_input={recurrent_input!r}."
-        )
-    n_hidden = U.shape[1]
-    G = 4 * n_hidden
-    U = _check_param(U, "U", U.shape, dtype, "")
-    W = _check_param(W, "W", (G, n_features), dtype,
-                     f"({G}, {n_features}) = (4 * n_hidden, n_features)")
+    call = _RecurrentCall(
+        X, U, lengths, reverse, n_rec,
+        f"gates stacked {'(i, f, o)' if n_rec == 3 else '(i, f, g, o)'} for "
+        f"recurrent_input={recurrent_input!r}")
+    plan, X_packed, U, dtype = call.plan, call.X, call.U, call.dtype
+    G = 4 * call.n_hidden
+    W = _check_param(W, "W", (G, call.n_features), dtype,
+                     f"({G}, {call.n_features}) = (4 * n_hidden, n_features)")
     b = _check_param(b, "b", (G,), dtype, f"({G},) = (4 * n_hidden,)")
     if peephole is not None:
         peephole = _check_param(
-            peephole, "peephole", (3, n_hidden), dtype,
-            f"(3, {n_hidden}) = (3, n_hidden), rows for the i, f and o gates")
-    state_shape = (n_sequences, n_hidden)
-    state_expected = f"{state_shape} = (n_sequences, n_hidden)"
-    plan = PackedPlan(lengths)
-    X_packed = np.ascontiguousarray(flat[plan.source_rows(starts, reverse)],
-                                    dtype=dtype)
-    _check_finite(X_packed, "X")
-    states = []
-    for value, name in ((h0, "h0"), (c0, "c0")):
-        if value is None:
-            states.append(np.zeros(state_shape, dtype=dtype))
-        else:
-            value = _check_param(value, name, state_shape, dtype, state_expected)
-            states.append(np.ascontiguousarray(value[plan.order]))
-    cache = _lstm_packed(plan, X_packed, W, U, b, *states, P=peephole, kind=kind,
+            peephole, "peephole", (3, call.n_hidden), dtype,
+            f"(3, {call.n_hidden}) = (3, n_hidden), rows for the i, f and o gates")
+    h0, c0 = (call.state(value, name) for value, name in ((h0, "h0"), (c0, "c0")))
+    cache = _lstm_packed(plan, X_packed, W, U, b, h0, c0, P=peephole, kind=kind,
                          reverse=reverse)
-    cache.n_timesteps = n_timesteps
-    cache.scatter = plan.padded_index(n_timesteps, reverse)
-    out = np.zeros((n_sequences, n_timesteps, n_hidden), dtype=dtype)
-    out.reshape(-1, n_hidden)[cache.scatter] = cache.hidden
-    h_n = np.empty(state_shape, dtype=dtype)
-    c_n = np.empty(state_shape, dtype=dtype)
-    h_n[plan.order] = cache.hidden[plan.last_rows]
+    out, h_n = call.unpack(cache, cache.hidden)
+    c_n = np.empty_like(h_n)
     c_n[plan.order] = cache.cells[plan.last_rows]
     return out, (h_n, c_n), cache
 
@@ -526,47 +682,123 @@ def lstm_backward(cache, d_out, *, d_hn=None, d_cn=None, compute_dX=True):
     >>> grads.dW.shape, grads.dX.shape
     ((8, 3), (2, 4, 3))
     """
-    if not isinstance(cache, LSTMCache) or cache.scatter is None:
-        raise TypeError(
-            f"cache must be the third value returned by lstm_forward, not "
-            f"{type(cache).__name__}."
-        )
-    dtype = cache.dtype.type
-    plan = cache.plan
-    n_sequences = plan.lengths.size
-    n_hidden = cache.U.shape[1]
-    n_rows, n_features = cache.X.shape
-    out_shape = (n_sequences, cache.n_timesteps, n_hidden)
-    if d_out is None:
-        d_hidden = np.zeros((n_rows, n_hidden), dtype=dtype)
-    else:
-        d_out = _as_float_array(d_out, "d_out", dtype)
-        if d_out.shape != out_shape:
-            raise ValueError(
-                f"d_out has shape {d_out.shape}; expected {out_shape}, the shape of "
-                "out."
-            )
-        d_hidden = np.ascontiguousarray(d_out.reshape(-1, n_hidden)[cache.scatter])
-        _check_finite(d_hidden, "d_out")
-    carries = []
-    for value, name in ((d_hn, "d_hn"), (d_cn, "d_cn")):
-        if value is not None:
-            value = _check_param(
-                value, name, (n_sequences, n_hidden), dtype,
-                f"{(n_sequences, n_hidden)} = (n_sequences, n_hidden)",
-            )[plan.order]
-        carries.append(value)
-    dX_packed, dW, dU, db, dh0_s, dc0_s, dP = _lstm_packed_backward(
+    d_hidden, carries = _read_backward_call(
+        cache, LSTMCache, "lstm_forward", d_out, ((d_hn, "d_hn"), (d_cn, "d_cn")))
+    dX, dW, dU, db, dh0, dc0, dP = _lstm_packed_backward(
         cache, d_hidden, *carries, compute_dX=compute_dX)
-    dX = None
-    if compute_dX:
-        dX = np.zeros((n_sequences, cache.n_timesteps, n_features), dtype=dtype)
-        dX.reshape(-1, n_features)[cache.scatter] = dX_packed
-    dh0 = np.empty((n_sequences, n_hidden), dtype=dtype)
-    dc0 = np.empty((n_sequences, n_hidden), dtype=dtype)
-    dh0[plan.order] = dh0_s
-    dc0[plan.order] = dc0_s
+    dX, (dh0, dc0) = _padded_gradients(cache, dX, (dh0, dc0))
     return LSTMGradients(dX, dW, dU, db, dh0, dc0, dP)
+
+
+def gru_forward(X, W, U, b_ih, b_hh, *, lengths=None, h0=None, reverse=False):
+    """Run one GRU layer and direction over a batch of sequences.
+
+    The gated recurrent unit (Cho et al. 2014) in PyTorch's variant and
+    layout (``torch.nn.GRU``), gates stacked r, z, n::
+
+        r_t = σ(W_r x_t + b_ir + U_r h_{t-1} + b_hr)
+        z_t = σ(W_z x_t + b_iz + U_z h_{t-1} + b_hz)
+        n_t = tanh(W_n x_t + b_in + r_t ⊙ (U_n h_{t-1} + b_hn))
+        h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+
+    The n gate's recurrent bias sits inside the reset product, so the two
+    biases cannot be merged as the LSTM's are.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_sequences, n_timesteps, n_features) or list of ndarray
+        As in :func:`lstm_forward`.
+    W : ndarray of shape (3 * n_hidden, n_features)
+        Input weights (``weight_ih_l0``).
+    U : ndarray of shape (3 * n_hidden, n_hidden)
+        Recurrent weights (``weight_hh_l0``).
+    b_ih, b_hh : ndarray of shape (3 * n_hidden,)
+        Input and recurrent biases (``bias_ih_l0``, ``bias_hh_l0``).
+    lengths : array-like of int of shape (n_sequences,), default=None
+        As in :func:`lstm_forward`.
+    h0 : ndarray of shape (n_sequences, n_hidden), default=None
+        Initial state; zeros by default.
+    reverse : bool, default=False
+        Read each sequence backwards within its own length.
+
+    Returns
+    -------
+    out : ndarray of shape (n_sequences, n_timesteps, n_hidden)
+        ``h_t`` of every step, zero past each sequence's length.
+    h_n : ndarray of shape (n_sequences, n_hidden)
+        The state after each sequence's last step read.
+    cache : GRUCache
+        Everything :func:`gru_backward` needs; opaque.
+
+    Notes
+    -----
+    The GRU runs on the LSTM's kernels with four gate slots, the n gate's
+    input and recurrent parts in two of them: a step costs what an LSTM step
+    of the same size costs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.functional import gru_forward
+    >>> rng = np.random.default_rng(0)
+    >>> X = [rng.normal(size=(5, 3)), rng.normal(size=(2, 3))]
+    >>> W, U = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    >>> out, h_n, cache = gru_forward(X, W, U, np.zeros(6), np.zeros(6))
+    >>> out.shape, bool(np.all(h_n[1] == out[1, 1]))
+    ((2, 5, 2), True)
+    """
+    call = _RecurrentCall(X, U, lengths, reverse, 3, "gates stacked (r, z, n)")
+    dtype, G = call.dtype, 3 * call.n_hidden
+    W = _check_param(W, "W", (G, call.n_features), dtype,
+                     f"({G}, {call.n_features}) = (3 * n_hidden, n_features)")
+    b_ih = _check_param(b_ih, "b_ih", (G,), dtype, f"({G},) = (3 * n_hidden,)")
+    b_hh = _check_param(b_hh, "b_hh", (G,), dtype, f"({G},) = (3 * n_hidden,)")
+    cache = _gru_packed(call.plan, call.X, W, call.U, b_ih, b_hh,
+                        call.state(h0, "h0"), reverse=reverse)
+    out, h_n = call.unpack(cache, cache.hidden)
+    return out, h_n, cache
+
+
+def gru_backward(cache, d_out, *, d_hn=None, compute_dX=True):
+    """Backpropagation through time for one :func:`gru_forward` call.
+
+    Returns the exact gradients of ``L = sum(d_out * out) + sum(d_hn * h_n)``
+    with respect to every input of the forward call.
+
+    Parameters
+    ----------
+    cache : GRUCache
+        The third value returned by :func:`gru_forward`; not modified.
+    d_out : ndarray of shape (n_sequences, n_timesteps, n_hidden) or None
+        Gradient with respect to ``out``; ``None`` means zeros.
+    d_hn : ndarray of shape (n_sequences, n_hidden), default=None
+        Gradient with respect to the final state; zeros by default.
+    compute_dX : bool, default=True
+        Whether to compute ``dX``.
+
+    Returns
+    -------
+    grads : GRUGradients
+        Named tuple ``(dX, dW, dU, db_ih, db_hh, dh0)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.functional import gru_forward, gru_backward
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(2, 4, 3))
+    >>> W, U = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    >>> out, h_n, cache = gru_forward(X, W, U, np.zeros(6), np.zeros(6))
+    >>> grads = gru_backward(cache, np.ones_like(out))
+    >>> grads.dW.shape, grads.db_hh.shape
+    ((6, 3), (6,))
+    """
+    d_hidden, (dh_n,) = _read_backward_call(cache, GRUCache, "gru_forward", d_out,
+                                            ((d_hn, "d_hn"),))
+    dX, dW, dU, db_ih, db_hh, dh0 = _gru_packed_backward(cache, d_hidden, dh_n,
+                                                          compute_dX)
+    dX, (dh0,) = _padded_gradients(cache, dX, (dh0,))
+    return GRUGradients(dX, dW, dU, db_ih, db_hh, dh0)
 
 
 # ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ CELLS = {
     "cell-input": dict(cell="lstm", recurrent_input="cell"),
     "peephole-cell-input-identity": dict(cell="peephole", recurrent_input="cell",
                                          hidden_activation="identity"),
+    "gru": dict(cell="gru"),
 }
 
 

@@ -50,6 +50,7 @@ cdef extern from "lstm_tile.h" nogil:
         SKLSTM_PEEPHOLE
         SKLSTM_IDENTITY
         SKLSTM_CELL_INPUT
+        SKLSTM_GRU
     intp_t sklstm_unit_blocks_f32(intp_t H)
     intp_t sklstm_unit_blocks_f64(intp_t H)
     intp_t sklstm_column_blocks_f32(intp_t n)

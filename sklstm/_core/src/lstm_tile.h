@@ -31,8 +31,8 @@
 
 /* The forms of a recurrent step (the kind argument of the step kernels):
  * peephole connections, an identity output activation, the gates reading
- * c_{t-1} instead of h_{t-1}; combinations of them. */
-enum { SKLSTM_PEEPHOLE = 1, SKLSTM_IDENTITY = 2, SKLSTM_CELL_INPUT = 4 };
+ * c_{t-1} instead of h_{t-1}, combinations of them; or the GRU. */
+enum { SKLSTM_PEEPHOLE = 1, SKLSTM_IDENTITY = 2, SKLSTM_CELL_INPUT = 4, SKLSTM_GRU = 8 };
 
 /* Rows per register tile: 3 rows x 4 vectors = 12 accumulators. */
 #define SKLSTM_MR 3

@@ -141,6 +141,51 @@ SKLSTM_INLINE void SK_NAME(sk_lstm_cell)(
     SK_NAME(sk_storev)(hidden + u0, h, nu);
 }
 
+/* The element-wise pass of one row of a GRU step (PyTorch's variant) in four
+ * slots: the pre-activations (r, z, n_x, n_h) = (W_r x + U_r h + b_r,
+ * W_z x + U_z h + b_z, W_n x + b_in, U_n h + b_hn) on entry, (r, z, n, n_h) on
+ * exit; n = tanh(n_x + r ⊙ n_h), h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}. */
+SKLSTM_INLINE void SK_NAME(sk_gru_cell)(ptrdiff_t H, ptrdiff_t u0, ptrdiff_t nu,
+                                        SK_T* gates, const SK_T* hprev, SK_T* hidden) {
+    SK_T* gr = gates + u0;
+    const SK_VEC one = SK_SPLAT(1);
+    SK_VEC r = SK_VSIGMOID(SK_NAME(sk_loadv)(gr, nu));
+    SK_VEC z = SK_VSIGMOID(SK_NAME(sk_loadv)(gr + H, nu));
+    SK_VEC n = SK_VTANH(SK_NAME(sk_loadv)(gr + 2 * H, nu) +
+                        r * SK_NAME(sk_loadv)(gr + 3 * H, nu));
+    SK_VEC h = (one - z) * n + z * SK_NAME(sk_loadv)(hprev + u0, nu);
+    SK_NAME(sk_storev)(gr, r, nu);
+    SK_NAME(sk_storev)(gr + H, z, nu);
+    SK_NAME(sk_storev)(gr + 2 * H, n, nu);
+    SK_NAME(sk_storev)(hidden + u0, h, nu);
+}
+
+/* Gate derivatives of one GRU row for units [u0, u1): dh = d_hidden +
+ * dh_carry (the product dgates_{t+1} U) + dc_carry (the direct path
+ * z_{t+1} ⊙ dh_{t+1}); then dn = dh (1 - z) tanh', the slots' derivatives
+ * (dn n_h σ'(r), dh (h_{t-1} - n) σ'(z), dn, dn r), and dc_carry = dh z. */
+SKLSTM_INLINE void SK_NAME(sk_gru_cell_backward)(
+    ptrdiff_t H, ptrdiff_t u0, ptrdiff_t u1, const SK_T* g, const SK_T* hprev,
+    const SK_T* d_hidden, const SK_T* dh_carry, SK_T* dc_carry, SK_T* dg) {
+    const SK_VEC one = SK_SPLAT(1);
+    for (ptrdiff_t u = u0; u < u1; u += SK_NU) {
+        const ptrdiff_t n = u1 - u < SK_NU ? u1 - u : SK_NU;
+        SK_VEC r = SK_NAME(sk_loadv)(g + u, n), z = SK_NAME(sk_loadv)(g + H + u, n);
+        SK_VEC nn = SK_NAME(sk_loadv)(g + 2 * H + u, n);
+        SK_VEC nh = SK_NAME(sk_loadv)(g + 3 * H + u, n);
+        SK_VEC dh = SK_NAME(sk_loadv)(d_hidden + u, n) +
+                    SK_NAME(sk_loadv)(dh_carry + u, n) +
+                    SK_NAME(sk_loadv)(dc_carry + u, n);
+        SK_VEC dn = dh * (one - z) * (one - nn * nn);
+        SK_NAME(sk_storev)(dg + u, dn * nh * r * (one - r), n);
+        SK_NAME(sk_storev)(dg + H + u,
+                           dh * (SK_NAME(sk_loadv)(hprev + u, n) - nn) * z * (one - z), n);
+        SK_NAME(sk_storev)(dg + 2 * H + u, dn, n);
+        SK_NAME(sk_storev)(dg + 3 * H + u, dn * r, n);
+        SK_NAME(sk_storev)(dc_carry + u, dh * z, n);
+    }
+}
+
 /* Calls TILE(mr, r0) over the row tiles of [0, rows), with a compile-time
  * mr in each call so that the accumulators stay in registers. (Splitting a
  * remainder of 4 rows as 2 + 2 instead of 3 + 1 measured 10% slower: two
@@ -250,6 +295,11 @@ SKLSTM_CLONES static void SK_NAME(sklstm_forward_block)(
     for (ptrdiff_t r = 0; r < rows; ++r) {
         SK_T* gr = gates + r * 4 * H;
         const SK_T* cr = cprev + r * H;
+        if (kind & SKLSTM_GRU) {
+            /* the GRU's state is h: cprev holds h_{t-1} */
+            SK_NAME(sk_gru_cell)(H, u0, nu, gr, cr, hidden + r * H);
+            continue;
+        }
         switch (kind & (SKLSTM_PEEPHOLE | SKLSTM_IDENTITY)) {
         case 0:
             SK_NAME(sk_lstm_cell)(0, 0, H, u0, nu, gr, cr, P, cells + r * H, hidden + r * H);
@@ -351,6 +401,10 @@ SKLSTM_CLONES static void SK_NAME(sklstm_backward_gates)(
                                    cells + k, d_hidden + k, dh_carry + k,             \
                                    dc_carry + k, P, dg)
         switch (kind) {
+        case SKLSTM_GRU:
+            SK_NAME(sk_gru_cell_backward)(H, u0, u1, g, cprev + k, d_hidden + k,
+                                          dh_carry + k, dc_carry + k, dg);
+            break;
         case 0: SK_ROW(0, 0, 0); break;
         case SKLSTM_PEEPHOLE: SK_ROW(1, 0, 0); break;
         case SKLSTM_IDENTITY: SK_ROW(0, 1, 0); break;

@@ -45,7 +45,9 @@ def _compiles_with(compiler, compile_args, link_args):
         with open(path, "w") as f:
             f.write(source)
         try:
-            objects = compiler.compile([path], output_dir=tmp, extra_postargs=compile_args)
+            objects = compiler.compile(
+                [path], output_dir=tmp, extra_postargs=compile_args
+            )
             compiler.link_executable(
                 objects, "check_openmp", output_dir=tmp, extra_postargs=link_args
             )

@@ -22,7 +22,8 @@ from threadpoolctl import threadpool_limits
 
 from sklstm.functional import ctc_beam_search, ctc_greedy_decode, ctc_loss
 
-CONFIGS = [(100, 32, 30, 20), (500, 16, 80, 100), (50, 256, 11, 8), (1000, 4, 5000, 200)]
+CONFIGS = [(100, 32, 30, 20), (500, 16, 80, 100), (50, 256, 11, 8),
+           (1000, 4, 5000, 200)]
 
 
 def _time(fns, repeat):
@@ -84,12 +85,14 @@ def main(argv=None):
             rows.append(row)
     print()
     print(f"{'thr':>3} {'T':>5} {'B':>4} {'C':>5} {'S':>4} | {'sklstm ms':>9} "
-          f"{'ns/cell':>7} | {'torch ms':>8} {'ratio':>6} | {'greedy':>7} {'beam16':>7}")
+          f"{'ns/cell':>7} | {'torch ms':>8} {'ratio':>6} | "
+          f"{'greedy':>7} {'beam16':>7}")
     for r in rows:
         torch_part = (f"{r['torch_ms']:>8.2f} {r['torch_ms'] / r['sklstm_ms']:>6.2f}"
                       if r["torch_ms"] else f"{'-':>8} {'-':>6}")
         print(f"{r['n_threads']:>3} {r['T']:>5} {r['B']:>4} {r['C']:>5} {r['S']:>4} | "
-              f"{r['sklstm_ms']:>9.2f} {r['sklstm_ns_per_cell']:>7.1f} | {torch_part} | "
+              f"{r['sklstm_ms']:>9.2f} {r['sklstm_ns_per_cell']:>7.1f} | "
+              f"{torch_part} | "
               f"{r['greedy_ms_per_1000_frames']:>7.2f} "
               f"{r['beam16_ms_per_1000_frames']:>7.1f}")
     print("ratio: time_torch / time_sklstm; greedy, beam16: ms per 1000 frames")

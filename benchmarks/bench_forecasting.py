@@ -88,6 +88,9 @@ def to_model(X, y, data, mode):
     if mode == "last":  # relative to each window's last value: changes
         ref = X[:, -1:, :]
         return X - ref, None if y is None else y - ref[:, 0, 0]
+    if mode == "lastscale":  # changes from the last value, in units of the window's std
+        ref, sd = X[:, -1:, :], X.std(axis=1, keepdims=True) + 1e-12
+        return (X - ref) / sd, None if y is None else (y - ref[:, 0, 0]) / sd[:, 0, 0]
     if mode == "window":  # each window standardised by its own mean and std
         m, sd = X.mean(axis=1, keepdims=True), X.std(axis=1, keepdims=True) + 1e-12
         return (X - m) / sd, None if y is None else (y - m[:, 0, 0]) / sd[:, 0, 0]
@@ -99,6 +102,8 @@ def from_model(pred, X, data, mode):
     center, scale = data[4], data[5]
     if mode == "last":
         return pred + X[:, -1, 0]
+    if mode == "lastscale":
+        return pred * (X.std(axis=1)[:, 0] + 1e-12) + X[:, -1, 0]
     if mode == "window":
         return pred * (X.std(axis=1)[:, 0] + 1e-12) + X.mean(axis=1)[:, 0]
     return pred * scale + center
@@ -141,7 +146,8 @@ def main(argv=None):
                         choices=list(SETTINGS))
     parser.add_argument("--param", nargs="*", default=[],
                         help="estimator parameters, name=value (JSON values)")
-    parser.add_argument("--windows", choices=["raw", "prescale", "last", "window"],
+    parser.add_argument("--windows",
+                        choices=["raw", "prescale", "last", "lastscale", "window"],
                         default="raw",
                         help="what the LSTM and the ridge see: the raw windows, "
                              "windows standardised by the training part, or "
@@ -191,6 +197,8 @@ def report(args, params, data, info, runs):
           + {"raw": "raw windows",
              "prescale": "windows standardised by the training part",
              "last": "windows and targets relative to each window's last value",
+             "lastscale": "windows and targets relative to each window's last "
+                          "value, in units of the window's standard deviation",
              "window": "windows and targets standardised by each window"}[
                  args.windows])
     header = (f"{'series':>16} {'window':>6} {'train/test':>10} | "

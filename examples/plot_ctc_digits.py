@@ -19,7 +19,6 @@ the decoded string.
 import time
 import warnings
 
-import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from sklstm import CTCSequenceLabeler

@@ -76,9 +76,10 @@ def loss_and_gradient(X, y):
 # ------------------
 moments = {k: (np.zeros_like(p), np.zeros_like(p)) for k, p in params.items()}
 learning_rate, beta1, beta2, batch_size = 1e-2, 0.9, 0.999, 64
+n_batches = len(X_train) // batch_size
 losses, step, start = [], 0, time.perf_counter()
 for epoch in range(12):
-    for batch in np.array_split(rng.permutation(len(X_train)), len(X_train) // batch_size):
+    for batch in np.array_split(rng.permutation(len(X_train)), n_batches):
         loss, grads = loss_and_gradient(X_train[batch], y_train[batch])
         losses.append(loss)
         step += 1

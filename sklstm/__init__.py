@@ -6,11 +6,10 @@ Estimators: :class:`LSTMClassifier`, :class:`LSTMRegressor`,
 public in :mod:`sklstm.functional`.
 """
 
-__version__ = "0.1.0.dev0"
-
-from ._classifier import LSTMClassifier  # noqa: E402
-from ._ctc import CTCSequenceLabeler  # noqa: E402
-from ._regressor import LSTMRegressor  # noqa: E402
+from ._classifier import LSTMClassifier
+from ._ctc import CTCSequenceLabeler
+from ._regressor import LSTMRegressor
+from ._version import __version__
 
 __all__ = ["CTCSequenceLabeler", "LSTMClassifier", "LSTMRegressor", "__version__",
            "functional", "preprocessing"]

@@ -12,7 +12,8 @@ Both print one line per epoch.
 
 import time
 
-from sklstm import CTCSequenceLabeler, LSTMClassifier, __version__
+from sklstm import CTCSequenceLabeler, LSTMClassifier
+from sklstm._version import __version__
 from sklstm.datasets import load_japanese_vowels, make_digit_strings
 from sklstm.metrics import label_error_rate
 

@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from ._version import __version__
+from ._network import Network, PooledHead, StepHead, make_cell
 from ._optimizers import AdamOptimizer, SGDOptimizer, clip_by_global_norm
 from ._schedule import PlateauSchedule
 from ._sequences import (
@@ -24,7 +24,7 @@ from ._sequences import (
     read_sequences,
     standardize,
 )
-from ._network import Network, PooledHead, StepHead, make_cell
+from ._version import __version__
 
 
 def log_softmax(logits, axis=-1):
@@ -61,12 +61,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     """
 
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like",
+                               Interval(Integral, 1, None, closed="left")],
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "solver": [StrOptions({"adam", "sgd"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}),
+                       Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
@@ -275,7 +277,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         weights = self._check_targets(Y, seqs.lengths,
                                       weights * self._class_weights(y))
         if weights.sum() <= 0:
-            raise ValueError("Sample weights must contain at least one non-zero number.")
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number.")
         return seqs, kind, y, Y, n_outputs, weights
 
     # --- the input map: standardisation, then frames of steps ---------------------

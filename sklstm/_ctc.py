@@ -123,7 +123,8 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
     ):
         super().__init__(
             hidden_layer_sizes, bidirectional=bidirectional, cell=cell,
-            hidden_activation=hidden_activation, recurrent_input=recurrent_input, dropout=dropout,
+            hidden_activation=hidden_activation, recurrent_input=recurrent_input,
+            dropout=dropout,
             solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate_init=learning_rate_init, max_iter=max_iter,
             shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
@@ -189,7 +190,8 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
     def _prepare_targets(self, y, first_call, classes=None):
         is_str = [isinstance(t, str) for t in y]
         if any(is_str) and not all(is_str):
-            raise ValueError("y mixes strings and other label sequences; pass one kind.")
+            raise ValueError(
+                "y mixes strings and other label sequences; pass one kind.")
         seqs = []
         for i, t in enumerate(y):
             if isinstance(t, str):

@@ -2,16 +2,14 @@
 
 Array conventions
 -----------------
-========================  =========================================  =============================
-Name                      Shape                                      Notes
-========================  =========================================  =============================
-``X`` (public)            ``(n_sequences, n_timesteps, n_features)``  samples first, as in
-                          or a list of ``(T_i, n_features)`` arrays   scikit-learn
-``lengths``               ``(n_sequences,)`` integers                 ``1 <= lengths[b] <= T``
-``W``, ``U``, ``b``       ``(4H, D)``, ``(4H, H)``, ``(4H,)``          gates stacked **i, f, g, o**
-``out``                   ``(n_sequences, n_timesteps, H)``           zero past each length
-``h0``, ``c0``            ``(n_sequences, H)``                        zeros by default
-========================  =========================================  =============================
+- ``X`` (public): ``(n_sequences, n_timesteps, n_features)``, samples first
+  as in scikit-learn, or a list of ``(T_i, n_features)`` arrays;
+- ``lengths``: ``(n_sequences,)`` integers, ``1 <= lengths[b] <= T``;
+- ``W``, ``U``, ``b``: ``(4H, D)``, ``(4H, H)``, ``(4H,)``, gates stacked
+  **i, f, g, o** (the GRU: ``(3H, D)``, ``(3H, H)`` and two ``(3H,)`` biases,
+  gates r, z, n);
+- ``out``: ``(n_sequences, n_timesteps, H)``, zero past each length;
+- ``h0``, ``c0``: ``(n_sequences, H)``, zeros by default.
 
 ``D`` is ``n_features`` and ``H`` is ``n_hidden``. The parameter layout is
 PyTorch's ``torch.nn.LSTM`` layout for one layer and direction:
@@ -136,7 +134,8 @@ def _as_float_array(value, name, dtype=None):
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be an array of real numbers; got {exc}.") from None
+        raise TypeError(
+            f"{name} must be an array of real numbers; got {exc}.") from None
     kind = array.dtype.kind
     if kind == "f":
         if dtype is None:
@@ -874,7 +873,8 @@ def _read_targets(targets, target_lengths, n_sequences, n_classes, blank):
     if isinstance(targets, (list, tuple)) or (
             isinstance(targets, np.ndarray) and targets.dtype == object):
         if target_lengths is not None:
-            raise ValueError("target_lengths must not be passed with a list of targets.")
+            raise ValueError(
+                "target_lengths must not be passed with a list of targets.")
         parts = [np.asarray(t) for t in targets]
         for i, t in enumerate(parts):
             if t.size and (t.ndim != 1 or t.dtype.kind not in "iu"):
@@ -888,7 +888,8 @@ def _read_targets(targets, target_lengths, n_sequences, n_classes, blank):
     else:
         array = np.asarray(targets)
         if array.dtype.kind not in "iu":
-            raise ValueError(f"targets must hold integer labels, not dtype {array.dtype}.")
+            raise ValueError(
+                f"targets must hold integer labels, not dtype {array.dtype}.")
         if target_lengths is None:
             raise ValueError(
                 "target_lengths is required with an array of targets (padded "
@@ -1017,8 +1018,6 @@ def ctc_loss(logits, targets, *, input_lengths=None, target_lengths=None, blank=
     losses = np.empty(B, dtype=np.float64)
     grad = np.empty_like(array)  # the kernel writes every entry, scaled
     _ctc.ctc_loss(array, lengths, flat, offsets, blank, weights, losses, grad)
-    if np.any(losses < 0):
-        raise MemoryError("not enough memory for the CTC scratch buffers")
     if zero_infinity:
         losses[np.isinf(losses)] = 0
     if reduction == "none":
@@ -1120,10 +1119,7 @@ def ctc_beam_search(logits, *, input_lengths=None, beam_width=16, blank=0, n_bes
     labels = np.empty((B, W, T), dtype=np.intp)
     found_lengths = np.zeros((B, W), dtype=np.intp)
     n_found = np.empty(B, dtype=np.intp)
-    _ctc.ctc_beam_search(array, lengths, blank, W, labels, found_lengths, n_found,
-                         _ctc.beam_search_scratch_bytes(T, C, W))
-    if np.any(n_found < 0):
-        raise MemoryError("not enough memory for the beam search scratch buffers")
+    _ctc.ctc_beam_search(array, lengths, blank, W, labels, found_lengths, n_found)
     greedy = ctc_greedy_decode(array, input_lengths=lengths, blank=blank)
     candidates = []
     for b in range(B):
@@ -1145,8 +1141,6 @@ def ctc_beam_search(logits, *, input_lengths=None, beam_width=16, blank=0, n_bes
     log_probs = np.empty(len(flat_cands), dtype=np.float64)
     _ctc.ctc_log_prob(array, lengths, sequence_of, flat, offsets, blank, log_z,
                       log_probs)
-    if np.any(log_probs > 0):
-        raise MemoryError("not enough memory for the CTC scratch buffers")
     results, scores = [], np.full((B, n_best), -np.inf)
     start = 0
     for b, cands in enumerate(candidates):

@@ -155,7 +155,8 @@ def lstm_backward(X, W, U, b, d_out, d_hn, d_cn, lengths=None, h0=None, c0=None,
             c_new = f * c + i * g
             saved.append((t, h, c, i, f, g, o, c_new))
             h, c = o * np.tanh(c_new), c_new
-        dh, dc = np.array(d_hn[s], dtype=np.float64), np.array(d_cn[s], dtype=np.float64)
+        dh = np.array(d_hn[s], dtype=np.float64)
+        dc = np.array(d_cn[s], dtype=np.float64)
         for t, h_prev, c_prev, i, f, g, o, c_t in reversed(saved):
             dh = dh + d_out[s, t]
             tc = np.tanh(c_t)

@@ -87,7 +87,8 @@ def test_attributes_of_stacked_layers(data):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = small(hidden_layer_sizes=(5, 4), bidirectional=True, dropout=0.2,
                     max_iter=2).fit(X, y)
-    shapes = [[tuple(a.shape for a in d) for d in layer] for layer in clf.recurrent_params_]
+    shapes = [[tuple(a.shape for a in d) for d in layer]
+              for layer in clf.recurrent_params_]
     assert shapes == [[((20, 2), (20, 5), (20,))] * 2, [((16, 10), (16, 4), (16,))] * 2]
     assert clf.output_coef_.shape == (2, 8)
     # fitted weights are read-only: nothing writes into a fitted model
@@ -333,7 +334,8 @@ def test_tables_and_univariate_sequences(rng):
         table = small(max_iter=3).fit(X, y)
         seqs = small(max_iter=3).fit([row[:, None] for row in X], y)
     assert table.n_features_in_ == 6 and seqs.n_features_in_ == 1
-    np.testing.assert_allclose(table.predict_proba(X), seqs.predict_proba(X), rtol=1e-12)
+    np.testing.assert_allclose(table.predict_proba(X), seqs.predict_proba(X),
+                               rtol=1e-12)
     np.testing.assert_allclose(seqs.predict_proba(list(X)), seqs.predict_proba(X),
                                rtol=1e-12)
     with pytest.raises(ValueError, match="X has 5 features, but LSTMClassifier is "
@@ -393,7 +395,8 @@ def test_pickle_carries_the_version(monkeypatch, data):
         warnings.simplefilter("error")
         pickle.loads(blob)  # same version: silent
     monkeypatch.setattr("sklstm._base.__version__", "999.0")
-    with pytest.warns(UserWarning, match=r"pickled by sklstm .* loaded by sklstm 999.0"):
+    with pytest.warns(UserWarning,
+                      match=r"pickled by sklstm .* loaded by sklstm 999.0"):
         pickle.loads(blob)
 
 

@@ -18,22 +18,31 @@ speed, never accuracy. The gradient is taken with respect to the logits:
 ``softmax(u_t) - γ_t``, with ``γ_t(k)`` the posterior of label ``k`` at
 frame ``t`` (Graves 2012, eq. 7.34).
 
-The caller (``sklstm.functional``) validates every argument; scratch is
-allocated once per thread, before any time loop.
+The caller (``sklstm.functional``) validates every argument. Scratch is one
+buffer, a slice per thread, allocated before any time loop and sized by the
+function that carves it (``_lattice``, ``_beam_scratch``); a kernel that cannot
+allocate it raises MemoryError.
 """
 from libc.math cimport INFINITY, exp, log, log1p
 from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
 
 from ._math cimport sklstm_max_threads
-from ._typedefs cimport floating, intp_t
+from ._typedefs cimport float32_t, float64_t, floating, intp_t
 
 # Below this, a rescaled frame sum is treated as underflowed (section note above).
 cdef double _TINY = 1e-280
 # Above this, a sum of rescaled products is exact to double precision even if
 # some of its terms underflowed (each is below 1e-308, relative 1e-58).
 cdef double _SAFE = 1e-250
+
+
+# The precision a softmax is written in: the logits' (a gradient) or double.
+ctypedef fused softmax_t:
+    float32_t
+    float64_t
 
 
 cdef bint _feasible(const intp_t* labels, intp_t L, intp_t Tb) noexcept nogil:
@@ -46,9 +55,55 @@ cdef bint _feasible(const intp_t* labels, intp_t L, intp_t Tb) noexcept nogil:
     return needed <= Tb
 
 
+cdef inline intp_t _state_label(
+    const intp_t* labels, intp_t blank, intp_t s,
+) noexcept nogil:
+    """The class of state s of l': the blank at even s, label (s - 1) / 2 at odd s."""
+    return labels[(s - 1) >> 1] if s & 1 else blank
+
+
+cdef inline intp_t _state_emission(intp_t s) noexcept nogil:
+    """Where state s finds its emission in a frame's row of _frame_emissions:
+    0 (the blank) at even s, 1 + (s - 1) / 2 (its label) at odd s."""
+    return (s + 1) >> 1 if s & 1 else 0
+
+
 cdef inline bint _skip_allowed(const intp_t* labels, intp_t s) noexcept nogil:
     """Whether state s (a label state) may be entered from s - 2: the labels differ."""
     return s >= 2 and (s & 1) == 1 and labels[(s - 1) >> 1] != labels[(s - 3) >> 1]
+
+
+cdef inline double _frame_max(const floating* u, intp_t C) noexcept nogil:
+    """max_k u(k) over the C logits of one frame."""
+    cdef intp_t k
+    cdef double mx = u[0]
+    for k in range(1, C):
+        if u[k] > mx:
+            mx = u[k]
+    return mx
+
+
+cdef inline double _frame_normalizer(
+    const floating* u,          # IN  (C,) logits of one frame
+    intp_t C,
+    double mx,                  # IN  max_k u(k), from _frame_max
+    softmax_t* y,               # OUT (C,) softmax(u), or NULL to skip it
+) noexcept nogil:
+    """Z = sum_k exp(u(k) - mx), the frame's softmax normaliser after the shift
+    by its maximum (log Z + mx is its log-sum-exp)."""
+    cdef intp_t k
+    cdef double b, z = 0
+    if y == NULL:
+        for k in range(C):
+            z += exp(u[k] - mx)
+        return z
+    for k in range(C):
+        b = exp(u[k] - mx)
+        y[k] = <softmax_t>b
+        z += b
+    for k in range(C):
+        y[k] = <softmax_t>(y[k] / z)
+    return z
 
 
 cdef void _frame_emissions(
@@ -58,10 +113,7 @@ cdef void _frame_emissions(
     double* max_out,            # OUT max_k u(k)
 ) noexcept nogil:
     cdef intp_t k
-    cdef double m = u[0]
-    for k in range(1, C):
-        if u[k] > m:
-            m = u[k]
+    cdef double m = _frame_max(u, C)
     e_states[0] = exp(u[blank] - m)
     for k in range(L):
         e_states[k + 1] = exp(u[labels[k]] - m)
@@ -108,7 +160,7 @@ cdef double _forward(
                 a += prev[s - 1]
             if _skip_allowed(labels, s):
                 a += prev[s - 2]
-            a *= e[t * (L + 1) + ((s + 1) >> 1 if s & 1 else 0)]
+            a *= e[t * (L + 1) + _state_emission(s)]
             cur[s] = a
             total += a
         if not total > _TINY:
@@ -148,8 +200,7 @@ cdef void _log_space_frame(
                 a += prev[s - 1]
             if _skip_allowed(labels, s):
                 a += prev[s - 2]
-        cur[s] = log(a) + u[labels[(s - 1) >> 1] if s & 1 else blank] - m \
-            if a > 0 else -INFINITY
+        cur[s] = log(a) + u[_state_label(labels, blank, s)] - m if a > 0 else -INFINITY
         if cur[s] > lm:
             lm = cur[s]
     for s in range(S):
@@ -168,7 +219,7 @@ cdef double _sequence_loss_grad(
     """-log p(l | x) of one sequence; grad (Tb, C) receives its gradient with
     respect to the logits (zero when the loss is infinite)."""
     cdef intp_t S = 2 * L + 1, t, s, k
-    cdef double log_p, log_z_sum = 0, z, gamma_sum, total, b
+    cdef double log_p, log_z_sum = 0, gamma_sum, total, b
     cdef double* at
     cdef floating* g
     cdef const floating* ut
@@ -191,14 +242,7 @@ cdef double _sequence_loss_grad(
         ut = u + t * C
         g = grad + t * C
         # softmax of the frame, and its normaliser
-        z = 0
-        for k in range(C):
-            b = exp(ut[k] - m[t])
-            g[k] = <floating>b
-            z += b
-        log_z_sum += log(z)
-        for k in range(C):
-            g[k] = <floating>(g[k] / z)
+        log_z_sum += log(_frame_normalizer(ut, C, m[t], g))
         # state posteriors γ_t(s) ∝ α_t(s) β'_t(s); α and β' are each rescaled
         # to sum to one, and where their supports barely overlap (peaked,
         # conflicting evidence) the products can underflow: then in logs.
@@ -212,14 +256,14 @@ cdef double _sequence_loss_grad(
                                             alpha, beta, beta_prev, m)
         if gamma_sum > 0:
             for s in range(S):
-                k = labels[(s - 1) >> 1] if s & 1 else blank
+                k = _state_label(labels, blank, s)
                 g[k] = <floating>(g[k] - beta_prev[s] / gamma_sum)
         if t == 0:
             break
         # β'_{t-1}(s) = Σ over s' in {s, s+1, s+2} of e_t(s') β'_t(s'), rescaled
         total = 0
         for s in range(S):
-            b = beta[s] * e[t * (L + 1) + ((s + 1) >> 1 if s & 1 else 0)]
+            b = beta[s] * e[t * (L + 1) + _state_emission(s)]
             beta_prev[s] = b
         for s in range(S):
             b = beta_prev[s]
@@ -257,19 +301,13 @@ cdef double _loss_in_logs(
     """-log p(l | x) by the log-space forward recursion; la (Tb, S) receives
     log α, lz (Tb,) each frame's log-softmax normaliser. The slow, safe path,
     for sequences whose rescaled recursions underflow."""
-    cdef intp_t S = 2 * L + 1, t, s, k
-    cdef double a, mx, z
+    cdef intp_t S = 2 * L + 1, t, s
+    cdef double a, mx
     cdef const floating* ut
     for t in range(Tb):
         ut = u + t * C
-        mx = ut[0]
-        for k in range(1, C):
-            if ut[k] > mx:
-                mx = ut[k]
-        z = 0
-        for k in range(C):
-            z += exp(ut[k] - mx)
-        lz[t] = mx + log(z)
+        mx = _frame_max(ut, C)
+        lz[t] = mx + log(_frame_normalizer(ut, C, mx, <double*>NULL))
     for t in range(Tb):
         ut = u + t * C
         for s in range(S):
@@ -282,7 +320,7 @@ cdef double _loss_in_logs(
                 if _skip_allowed(labels, s):
                     a = _log_add(a, la[(t - 1) * S + s - 2])
             if a != -INFINITY:
-                a += ut[labels[(s - 1) >> 1] if s & 1 else blank] - lz[t]
+                a += ut[_state_label(labels, blank, s)] - lz[t]
             la[t * S + s] = a
     a = la[(Tb - 1) * S + S - 1]
     if S > 1:
@@ -313,12 +351,12 @@ cdef double _sequence_loss_grad_logs(
         for s in range(S):
             b = la[t * S + s] + lb[s] + loss   # log γ_t(s)
             if b != -INFINITY:
-                k = labels[(s - 1) >> 1] if s & 1 else blank
+                k = _state_label(labels, blank, s)
                 g[k] = <floating>(g[k] - exp(b))
         if t == 0:
             break
         for s in range(S):
-            lb_prev[s] = lb[s] + ut[labels[(s - 1) >> 1] if s & 1 else blank] - lz[t] \
+            lb_prev[s] = lb[s] + ut[_state_label(labels, blank, s)] - lz[t] \
                 if lb[s] != -INFINITY else -INFINITY
         for s in range(S):
             b = lb_prev[s]
@@ -342,6 +380,33 @@ cdef void _rescale_to_max(double* beta, intp_t S) noexcept nogil:
             beta[s] /= mx
 
 
+cdef struct _Lattice:
+    intp_t size         # doubles it spans, rounded up to whole cache lines
+    double* e           # (T, L + 1) emissions of the blank and of each label
+    double* m           # (T,) frame maxima
+    double* alpha       # (T, S) rescaled α (log α on the slow path)
+    double* beta        # (S,) rescaled β' of the current frame
+    double* beta_prev   # (S,) and of the frame before
+
+
+cdef _Lattice _lattice(double* base, intp_t T, intp_t max_L) noexcept nogil:
+    """One thread's scratch for sequences of at most T frames and max_L labels,
+    carved from base; with base NULL, only its size. The size is whole cache
+    lines (8 doubles), so that threads' slices of one buffer share none."""
+    cdef _Lattice lat
+    cdef intp_t S = 2 * max_L + 1
+    cdef intp_t n_e = T * (max_L + 1), n_m = T, n_alpha = T * S
+    memset(&lat, 0, sizeof(lat))
+    lat.size = (n_e + n_m + n_alpha + 2 * S + 7) // 8 * 8
+    if base != NULL:
+        lat.e = base
+        lat.m = lat.e + n_e
+        lat.alpha = lat.m + n_m
+        lat.beta = lat.alpha + n_alpha
+        lat.beta_prev = lat.beta + S
+    return lat
+
+
 def ctc_loss(
     const floating[:, :, ::1] logits,   # IN  (B, T, C)
     const intp_t[::1] input_lengths,    # IN  (B,), in [1, T]
@@ -355,40 +420,40 @@ def ctc_loss(
     """CTC loss of each sequence and its (scaled) gradient with respect to the
     logits; the padding frames of grad are zeroed here, in parallel."""
     cdef intp_t B = logits.shape[0], T = logits.shape[1], C = logits.shape[2]
-    cdef intp_t b, L, max_L = 0, S, i, n
-    cdef double* scratch
+    cdef intp_t b, L, max_L = 0, i, n, per_thread
+    cdef double* scratch = NULL
+    cdef _Lattice lat
     cdef floating* g
     cdef floating factor
-    cdef intp_t per_thread
     cdef int n_threads = min(sklstm_max_threads(), <int>B)
     for b in range(B):
         max_L = max(max_L, target_offsets[b + 1] - target_offsets[b])
-    S = 2 * max_L + 1
-    # e (T, L + 1), m (T,), alpha (T, S), beta and beta_prev (S each)
-    per_thread = T * (max_L + 1) + T + T * S + 2 * S
-    with nogil, parallel(num_threads=n_threads):
-        scratch = <double*>malloc(per_thread * sizeof(double))
-        for b in prange(B, schedule="dynamic"):
-            g = &grad[b, 0, 0]
-            for i in range(input_lengths[b] * C, T * C):
-                g[i] = 0
-            if scratch == NULL:
-                losses[b] = -1  # reported as MemoryError by the caller
-                continue
-            L = target_offsets[b + 1] - target_offsets[b]
-            losses[b] = _sequence_loss_grad(
-                &logits[b, 0, 0], input_lengths[b], C, blank,
-                &targets[target_offsets[b]], L, g,
-                scratch, scratch + T * (max_L + 1),
-                scratch + T * (max_L + 1) + T,
-                scratch + T * (max_L + 1) + T + T * S,
-                scratch + T * (max_L + 1) + T + T * S + S)
-            if grad_scale[b] != 1:
-                factor = <floating>grad_scale[b]
-                n = input_lengths[b] * C
-                for i in range(n):
-                    g[i] = g[i] * factor
-        free(scratch)
+    per_thread = _lattice(NULL, T, max_L).size
+    with nogil:
+        scratch = <double*>malloc(n_threads * per_thread * sizeof(double))
+        if scratch != NULL:
+            with parallel(num_threads=n_threads):
+                lat = _lattice(scratch + threadid() * per_thread, T, max_L)
+                for b in prange(B, schedule="dynamic"):
+                    g = &grad[b, 0, 0]
+                    for i in range(input_lengths[b] * C, T * C):
+                        g[i] = 0
+                    L = target_offsets[b + 1] - target_offsets[b]
+                    losses[b] = _sequence_loss_grad(
+                        &logits[b, 0, 0], input_lengths[b], C, blank,
+                        &targets[target_offsets[b]], L, g,
+                        lat.e, lat.m, lat.alpha, lat.beta, lat.beta_prev)
+                    if grad_scale[b] != 1:
+                        factor = <floating>grad_scale[b]
+                        n = input_lengths[b] * C
+                        for i in range(n):
+                            g[i] = g[i] * factor
+    free(scratch)
+    if scratch == NULL:
+        raise MemoryError(
+            f"not enough memory for the CTC loss scratch: {n_threads} thread(s) x "
+            f"{per_thread * sizeof(double)} bytes (the lattice of {T} frames and "
+            f"{2 * max_L + 1} states)")
     return 0
 
 
@@ -404,27 +469,31 @@ def ctc_log_prob(
 ):
     """log p(l | x) of each target, by the forward recursion (for rescoring)."""
     cdef intp_t J = sequence_of.shape[0], T = logits.shape[1], C = logits.shape[2]
-    cdef intp_t j, b, L, max_L = 0, S
-    cdef double* scratch
-    cdef intp_t per_thread
+    cdef intp_t j, b, L, max_L = 0, per_thread
+    cdef double* scratch = NULL
+    cdef _Lattice lat
     cdef int n_threads = min(sklstm_max_threads(), <int>max(J, 1))
     for j in range(J):
         max_L = max(max_L, target_offsets[j + 1] - target_offsets[j])
-    S = 2 * max_L + 1
-    per_thread = T * (max_L + 1) + T + T * S
-    with nogil, parallel(num_threads=n_threads):
-        scratch = <double*>malloc(per_thread * sizeof(double))
-        for j in prange(J, schedule="dynamic"):
-            if scratch == NULL:
-                log_probs[j] = 1  # reported as MemoryError by the caller
-                continue
-            b = sequence_of[j]
-            L = target_offsets[j + 1] - target_offsets[j]
-            log_probs[j] = _log_prob(&logits[b, 0, 0], input_lengths[b], C, blank,
-                                     &targets[target_offsets[j]], L, log_z[b], scratch,
-                                     scratch + T * (max_L + 1),
-                                     scratch + T * (max_L + 1) + T)
-        free(scratch)
+    per_thread = _lattice(NULL, T, max_L).size
+    with nogil:
+        scratch = <double*>malloc(n_threads * per_thread * sizeof(double))
+        if scratch != NULL:
+            with parallel(num_threads=n_threads):
+                lat = _lattice(scratch + threadid() * per_thread, T, max_L)
+                for j in prange(J, schedule="dynamic"):
+                    b = sequence_of[j]
+                    L = target_offsets[j + 1] - target_offsets[j]
+                    log_probs[j] = _log_prob(
+                        &logits[b, 0, 0], input_lengths[b], C, blank,
+                        &targets[target_offsets[j]], L, log_z[b],
+                        lat.e, lat.m, lat.alpha)
+    free(scratch)
+    if scratch == NULL:
+        raise MemoryError(
+            f"not enough memory for the CTC rescoring scratch: {n_threads} thread(s) x "
+            f"{per_thread * sizeof(double)} bytes (the forward lattice of {T} frames "
+            f"and {2 * max_L + 1} states)")
     return 0
 
 
@@ -448,17 +517,11 @@ cdef double _log_prob(
 cdef double _log_normalizer(const floating* u, intp_t Tb, intp_t C) noexcept nogil:
     """sum_t log Z_t with Z_t = sum_k exp(u_t(k) - max_k u_t(k)): what _forward's
     emissions leave out of p(l | x), the same for every target of a sequence."""
-    cdef intp_t t, k
-    cdef double mx, z, total = 0
+    cdef intp_t t
+    cdef double total = 0
     for t in range(Tb):
-        mx = u[t * C]
-        for k in range(1, C):
-            if u[t * C + k] > mx:
-                mx = u[t * C + k]
-        z = 0
-        for k in range(C):
-            z += exp(u[t * C + k] - mx)
-        total += log(z)
+        total += log(_frame_normalizer(u + t * C, C, _frame_max(u + t * C, C),
+                                       <double*>NULL))
     return total
 
 
@@ -475,11 +538,11 @@ def ctc_log_normalizers(
     return 0
 
 
-cdef inline void _heap_sift_down(double* score, intp_t* item, intp_t n, intp_t i) noexcept nogil:
+cdef inline void _heap_sift_down(
+    double* score, intp_t* item, intp_t n, intp_t i,
+) noexcept nogil:
     """Restore the min-heap property of (score, item) below position i."""
     cdef intp_t child, smallest
-    cdef double ts
-    cdef intp_t ti
     while True:
         smallest = i
         child = 2 * i + 1
@@ -489,8 +552,8 @@ cdef inline void _heap_sift_down(double* score, intp_t* item, intp_t n, intp_t i
             smallest = child + 1
         if smallest == i:
             return
-        ts = score[i]; score[i] = score[smallest]; score[smallest] = ts
-        ti = item[i]; item[i] = item[smallest]; item[smallest] = ti
+        score[i], score[smallest] = score[smallest], score[i]
+        item[i], item[smallest] = item[smallest], item[i]
         i = smallest
 
 
@@ -498,8 +561,6 @@ cdef inline void _heap_push(double* score, intp_t* item, intp_t* n, intp_t capac
                             double s, intp_t it) noexcept nogil:
     """Keep the `capacity` largest scores seen (a min-heap of them)."""
     cdef intp_t i, parent
-    cdef double ts
-    cdef intp_t ti
     if n[0] < capacity:
         i = n[0]
         n[0] += 1
@@ -509,8 +570,8 @@ cdef inline void _heap_push(double* score, intp_t* item, intp_t* n, intp_t capac
             parent = (i - 1) // 2
             if score[parent] <= score[i]:
                 break
-            ts = score[i]; score[i] = score[parent]; score[parent] = ts
-            ti = item[i]; item[i] = item[parent]; item[parent] = ti
+            score[i], score[parent] = score[parent], score[i]
+            item[i], item[parent] = item[parent], item[i]
             i = parent
     elif s > score[0]:
         score[0] = s
@@ -518,12 +579,62 @@ cdef inline void _heap_push(double* score, intp_t* item, intp_t* n, intp_t capac
         _heap_sift_down(score, item, n[0], 0)
 
 
+cdef struct _BeamScratch:
+    intp_t bytes        # bytes it spans, rounded up to whole cache lines
+    intp_t* parent      # (1 + T W,) trie nodes: parent, -1 at the root
+    intp_t* label       # (1 + T W,) trie nodes: last label, -1 at the root
+    intp_t* slot        # (1 + T W,) beam slot of a node, or -1
+    intp_t* node        # (W,) current beams
+    intp_t* next_node   # (W,)
+    intp_t* heap_item   # (W,) candidate ids
+    double* pb          # (W,) paths ending in blank
+    double* pnb         # (W,) paths ending in a label
+    double* stay_pb     # (W,)
+    double* stay_pnb    # (W,)
+    double* next_pb     # (W,)
+    double* next_pnb    # (W,)
+    double* heap_score  # (W,)
+    double* y           # (C,) the frame's softmax
+    char* skip          # (W, C) merged extensions
+
+
+cdef _BeamScratch _beam_scratch(
+    char* base, intp_t T, intp_t C, intp_t W,
+) noexcept nogil:
+    """One thread's scratch for _beam_search_sequence over at most T frames,
+    carved from base; with base NULL, only its size. The intp_t arrays come
+    first, then the doubles, then the flags, so that each is aligned; the size
+    is whole cache lines, so that the next thread's scratch is aligned too."""
+    cdef _BeamScratch sc
+    cdef intp_t capacity = 1 + T * W   # the root, then at most W nodes a frame
+    memset(&sc, 0, sizeof(sc))
+    sc.bytes = ((3 * capacity + 3 * W) * sizeof(intp_t)
+                + (8 * W + C) * sizeof(double) + W * C + 63) // 64 * 64
+    if base != NULL:
+        sc.parent = <intp_t*>base
+        sc.label = sc.parent + capacity
+        sc.slot = sc.label + capacity
+        sc.node = sc.slot + capacity
+        sc.next_node = sc.node + W
+        sc.heap_item = sc.next_node + W
+        sc.pb = <double*>(sc.heap_item + W)
+        sc.pnb = sc.pb + W
+        sc.stay_pb = sc.pnb + W
+        sc.stay_pnb = sc.stay_pb + W
+        sc.next_pb = sc.stay_pnb + W
+        sc.next_pnb = sc.next_pb + W
+        sc.heap_score = sc.next_pnb + W
+        sc.y = sc.heap_score + W
+        sc.skip = <char*>(sc.y + C)
+    return sc
+
+
 cdef intp_t _beam_search_sequence(
     const floating* u, intp_t Tb, intp_t C, intp_t blank, intp_t W,
     intp_t* out_labels,     # OUT (W, T_max): the final prefixes, best beam score first
     intp_t* out_lengths,    # OUT (W,)
     intp_t T_max,
-    char* scratch,
+    char* scratch,          # SCRATCH _beam_scratch(scratch, T_max, C, W)
 ) noexcept nogil:
     """Prefix beam search (Hannun et al. 2014) over one sequence; returns the
     number of final prefixes. Scores are probabilities rescaled every frame.
@@ -532,24 +643,25 @@ cdef intp_t _beam_search_sequence(
     nodes a frame. An extension of beam i by label c that equals another
     beam j (j's parent is i and its label c) is merged into j, so that every
     prefix's probability gathers all the paths kept that collapse to it."""
-    cdef intp_t capacity = 1 + Tb * W
-    cdef intp_t* parent = <intp_t*>scratch
-    cdef intp_t* label = parent + capacity
-    cdef intp_t* slot = label + capacity           # beam slot of a node, or -1
-    cdef intp_t* node = slot + capacity            # (W,) current beams
-    cdef intp_t* next_node = node + W
-    cdef intp_t* heap_item = next_node + W         # (W,) candidate ids
-    cdef double* pb = <double*>(heap_item + W)     # (W,) paths ending in blank
-    cdef double* pnb = pb + W                      # (W,) paths ending in a label
-    cdef double* stay_pb = pnb + W
-    cdef double* stay_pnb = stay_pb + W
-    cdef double* next_pb = stay_pnb + W
-    cdef double* next_pnb = next_pb + W
-    cdef double* heap_score = next_pnb + W
-    cdef double* y = heap_score + W                # (C,) the frame's softmax
-    cdef char* skip = <char*>(y + C)               # (W, C) merged extensions
+    cdef _BeamScratch buf = _beam_scratch(scratch, T_max, C, W)
+    cdef intp_t capacity = 1 + Tb * W              # the nodes this sequence can grow
+    cdef intp_t* parent = buf.parent
+    cdef intp_t* label = buf.label
+    cdef intp_t* slot = buf.slot
+    cdef intp_t* node = buf.node
+    cdef intp_t* next_node = buf.next_node
+    cdef intp_t* heap_item = buf.heap_item
+    cdef double* pb = buf.pb
+    cdef double* pnb = buf.pnb
+    cdef double* stay_pb = buf.stay_pb
+    cdef double* stay_pnb = buf.stay_pnb
+    cdef double* next_pb = buf.next_pb
+    cdef double* next_pnb = buf.next_pnb
+    cdef double* heap_score = buf.heap_score
+    cdef double* y = buf.y
+    cdef char* skip = buf.skip
     cdef intp_t n_nodes = 1, n_beams = 1, n_heap, t, i, j, k, c, last, it, n
-    cdef double mx, z, total, sc, y_top
+    cdef double mx, total, sc, y_top
     cdef const floating* ut
     parent[0] = -1
     label[0] = -1
@@ -563,16 +675,7 @@ cdef intp_t _beam_search_sequence(
     pnb[0] = 0.0
     for t in range(Tb):
         ut = u + t * C
-        mx = ut[0]
-        for k in range(1, C):
-            if ut[k] > mx:
-                mx = ut[k]
-        z = 0
-        for k in range(C):
-            y[k] = exp(ut[k] - mx)
-            z += y[k]
-        for k in range(C):
-            y[k] /= z
+        _frame_normalizer(ut, C, _frame_max(ut, C), y)
         # prefixes that stay: a blank, or the last label repeated
         for i in range(n_beams):
             stay_pb[i] = (pb[i] + pnb[i]) * y[blank]
@@ -606,7 +709,7 @@ cdef intp_t _beam_search_sequence(
             j = n
             while j > 0 and (pb[next_node[j - 1]] + pnb[next_node[j - 1]]
                              < pb[next_node[j]] + pnb[next_node[j]]):
-                it = next_node[j]; next_node[j] = next_node[j - 1]; next_node[j - 1] = it
+                next_node[j], next_node[j - 1] = next_node[j - 1], next_node[j]
                 j -= 1
         for n in range(n_beams):
             i = next_node[n]
@@ -659,8 +762,8 @@ cdef intp_t _beam_search_sequence(
     for i in range(1, n_beams):  # insertion sort, descending
         j = i
         while j > 0 and heap_score[j - 1] < heap_score[j]:
-            sc = heap_score[j]; heap_score[j] = heap_score[j - 1]; heap_score[j - 1] = sc
-            it = heap_item[j]; heap_item[j] = heap_item[j - 1]; heap_item[j - 1] = it
+            heap_score[j], heap_score[j - 1] = heap_score[j - 1], heap_score[j]
+            heap_item[j], heap_item[j - 1] = heap_item[j - 1], heap_item[j]
             j -= 1
     for n in range(n_beams):
         k = node[heap_item[n]]
@@ -677,13 +780,6 @@ cdef intp_t _beam_search_sequence(
     return n_beams
 
 
-def beam_search_scratch_bytes(intp_t T, intp_t C, intp_t W):
-    """Bytes of scratch one thread needs for _beam_search_sequence."""
-    cdef intp_t capacity = 1 + T * W
-    return (3 * capacity + 3 * W) * sizeof(intp_t) + (8 * W + C) * sizeof(double) \
-        + W * C
-
-
 def ctc_beam_search(
     const floating[:, :, ::1] logits,   # IN  (B, T, C)
     const intp_t[::1] input_lengths,    # IN  (B,)
@@ -692,20 +788,24 @@ def ctc_beam_search(
     intp_t[:, :, ::1] labels,           # OUT (B, W, T): prefixes, best beam score first
     intp_t[:, ::1] lengths,             # OUT (B, W)
     intp_t[::1] n_found,                # OUT (B,)
-    intp_t scratch_bytes,
 ):
     """Prefix beam search over every sequence, in parallel over sequences."""
     cdef intp_t B = logits.shape[0], T = logits.shape[1], C = logits.shape[2], b
-    cdef char* scratch
+    cdef intp_t per_thread = _beam_scratch(NULL, T, C, beam_width).bytes
+    cdef char* scratch = NULL
     cdef int n_threads = min(sklstm_max_threads(), <int>B)
-    with nogil, parallel(num_threads=n_threads):
-        scratch = <char*>malloc(scratch_bytes)
-        for b in prange(B, schedule="dynamic"):
-            if scratch == NULL:
-                n_found[b] = -1
-                continue
-            n_found[b] = _beam_search_sequence(
-                &logits[b, 0, 0], input_lengths[b], C, blank, beam_width,
-                &labels[b, 0, 0], &lengths[b, 0], T, scratch)
-        free(scratch)
+    with nogil:
+        scratch = <char*>malloc(n_threads * per_thread)
+        if scratch != NULL:
+            for b in prange(B, schedule="dynamic", num_threads=n_threads):
+                n_found[b] = _beam_search_sequence(
+                    &logits[b, 0, 0], input_lengths[b], C, blank, beam_width,
+                    &labels[b, 0, 0], &lengths[b, 0], T,
+                    scratch + threadid() * per_thread)
+    free(scratch)
+    if scratch == NULL:
+        raise MemoryError(
+            f"not enough memory for the beam search scratch: {n_threads} thread(s) x "
+            f"{per_thread} bytes (a prefix trie of {1 + T * beam_width} nodes for "
+            f"{T} frames and beam_width={beam_width})")
     return 0

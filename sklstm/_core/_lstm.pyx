@@ -145,7 +145,9 @@ cdef inline intp_t _column_blocks(intp_t n, floating* tag) noexcept nogil:
         return sklstm_column_blocks_f64(n)
 
 
-cdef inline floating* _packed_gates(const floating* M, intp_t H, intp_t K) noexcept nogil:
+cdef inline floating* _packed_gates(
+    const floating* M, intp_t H, intp_t K,
+) noexcept nogil:
     """M (4H, K) in gate panels, in a new buffer (NULL when out of memory)."""
     cdef floating* P
     if floating is float:
@@ -159,7 +161,9 @@ cdef inline floating* _packed_gates(const floating* M, intp_t H, intp_t K) noexc
     return P
 
 
-cdef inline floating* _packed_columns(const floating* M, intp_t K, intp_t n) noexcept nogil:
+cdef inline floating* _packed_columns(
+    const floating* M, intp_t K, intp_t n,
+) noexcept nogil:
     """M (K, n) in column panels, in a new buffer (NULL when out of memory)."""
     cdef floating* P
     if floating is float:
@@ -254,7 +258,8 @@ cdef inline void _backward_step(
     const floating* prev_d_hidden,  # IN  dL/dh_{t-1} from above
     floating* prev_dgates,          # OUT (prev_rows, 4H) of step t - 1
 ) noexcept nogil:
-    """dh_{t-1} for column block cb of units, then step t - 1's gate derivatives there."""
+    """dh_{t-1} for column block cb of units, then step t - 1's gate derivatives
+    there."""
     cdef intp_t width = 32 if floating is float else 16  # units per column block
     cdef intp_t u0 = cb * width, u1 = min(H, u0 + width)
     _columns(rows, 4 * H, H, cb, dgates, 4 * H, PU, dh_carry, H)
@@ -305,7 +310,7 @@ def lstm_forward(
     const floating[::1] b,              # IN  (4H,)
     const floating[:, ::1] h0,          # IN  (B, H), sorted like the batch
     const floating[:, ::1] c0,          # IN  (B, H)
-    const floating[:, ::1] P,           # IN  (3, H) peephole weights (read if kind has them)
+    const floating[:, ::1] P,           # IN  (3, H) peepholes, read with the flag
     int kind,                           # IN  the SKLSTM_ flags of lstm_tile.h
     floating[:, ::1] gates,             # OUT (sum T_i, 4H), activations (i, f, g, o)
     floating[:, ::1] cells,             # OUT (sum T_i, H), c_t

@@ -36,7 +36,8 @@ def test_never_less_probable_than_greedy(rng):
             (found,), scores = ctc_beam_search(logits[None], beam_width=width,
                                                return_log_probs=True)
             assert scores[0, 0] >= exact_log_prob(logits, greedy) - 1e-12
-            assert scores[0, 0] == pytest.approx(exact_log_prob(logits, found), rel=1e-12)
+            assert scores[0, 0] == pytest.approx(exact_log_prob(logits, found),
+                                                 rel=1e-12)
 
 
 def test_n_best_is_sorted_and_padded(rng):

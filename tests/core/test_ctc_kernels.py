@@ -133,7 +133,8 @@ def test_stable_on_long_sequences_with_extreme_logits(rng, dtype):
     # (to the precision of log-probabilities of magnitude ~1e5 here)
     np.testing.assert_allclose(grad.sum(axis=2), 0, atol=1e-4 if dtype == np.float32
                                else 1e-8)
-    assert np.all(grad.min(axis=2) >= -1 - 1e-6) and np.all(grad.max(axis=2) <= 1 + 1e-6)
+    assert np.all(grad.min(axis=2) >= -1 - 1e-6)
+    assert np.all(grad.max(axis=2) <= 1 + 1e-6)
 
 
 def test_log_space_fallback_for_underflowing_frames():

@@ -129,7 +129,11 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         ``recurrent_params_[layer][direction]`` is the ``(W, U, b)`` of that
         layer and direction (0 forward, 1 reverse) in the layout of
         :func:`sklstm.functional.lstm_forward`: ``W (4H, n_inputs)``,
-        ``U (4H, H)``, ``b (4H,)``, gates stacked (i, f, g, o).
+        ``U (4H, H)``, ``b (4H,)``, gates stacked (i, f, g, o); ``U`` is
+        ``(3H, H)`` with ``recurrent_input="cell"``; ``cell="peephole"``
+        adds ``P (3, H)`` as a fourth array; ``cell="gru"`` stores
+        ``(W, U, b_ih, b_hh)`` in :func:`sklstm.functional.gru_forward`'s
+        layout. See ``docs/cells.rst``.
     output_coef_ : ndarray of shape (n_classes, n_pooled)
         Weights of the softmax layer; ``n_pooled`` is the last layer's size
         times the number of directions.

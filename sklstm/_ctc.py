@@ -71,7 +71,10 @@ max_grad_norm, scale_inputs, learning_rate, n_updates_no_change
         blank is internal.
     recurrent_params_ : list of list of tuple
         ``recurrent_params_[layer][direction]`` is ``(W, U, b)`` in the layout
-        of :func:`sklstm.functional.lstm_forward`.
+        of :func:`sklstm.functional.lstm_forward` (``(W, U, b, P)`` with
+        ``cell="peephole"``, ``(W, U, b_ih, b_hh)`` of
+        :func:`sklstm.functional.gru_forward` with ``cell="gru"``); see
+        ``docs/cells.rst``.
     output_coef_ : ndarray of shape (n_classes + 1, n_hidden_last)
         The per-step output layer; row 0 is the blank, row ``j + 1`` is
         ``classes_[j]``.

@@ -92,7 +92,10 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
     ----------
     recurrent_params_ : list of list of tuple
         ``recurrent_params_[layer][direction]`` is ``(W, U, b)`` in the layout
-        of :func:`sklstm.functional.lstm_forward`.
+        of :func:`sklstm.functional.lstm_forward` (``(W, U, b, P)`` with
+        ``cell="peephole"``, ``(W, U, b_ih, b_hh)`` of
+        :func:`sklstm.functional.gru_forward` with ``cell="gru"``); see
+        ``docs/cells.rst``.
     output_coef_ : ndarray of shape (n_outputs, n_pooled)
     output_intercept_ : ndarray of shape (n_outputs,)
     n_outputs_ : int

@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-import sklstm._base as base
+import sklstm._network as network
 from sklstm import LSTMClassifier
 from sklstm.datasets import load_japanese_vowels
 
@@ -43,13 +43,13 @@ def synthetic(dtype, n=4000, seed=0):
 
 
 class KernelTimer:
-    """Seconds spent inside lstm_forward / lstm_backward while active."""
+    """Seconds spent inside the network's LSTM kernel calls while active."""
 
     def __init__(self):
         self.seconds = 0.0
 
     def __enter__(self):
-        self._saved = base.lstm_forward, base.lstm_backward
+        self._saved = network._lstm_packed, network._lstm_packed_backward
 
         def timed(fn):
             def wrapper(*args, **kwargs):
@@ -60,11 +60,12 @@ class KernelTimer:
                     self.seconds += time.perf_counter() - start
             return wrapper
 
-        base.lstm_forward, base.lstm_backward = (timed(f) for f in self._saved)
+        network._lstm_packed, network._lstm_packed_backward = (
+            timed(f) for f in self._saved)
         return self
 
     def __exit__(self, *exc):
-        base.lstm_forward, base.lstm_backward = self._saved
+        network._lstm_packed, network._lstm_packed_backward = self._saved
 
 
 def time_sklstm(X, y, hidden, batch_size, epochs):

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
-__all__ = ["Sequences", "read_sequences"]
+__all__ = ["Sequences", "as_float_array", "read_arrays", "read_sequences"]
 
 
 class Sequences:
@@ -118,6 +118,152 @@ def _looks_like_table(X):
     return len(widths) == 1
 
 
+def as_float_array(value, name, dtype=None):
+    """``value`` as a float32/float64 ndarray, or a TypeError naming ``name``."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} must be an array of real numbers; got {exc}.") from None
+    kind = array.dtype.kind
+    if kind == "f":
+        if dtype is None:
+            if array.dtype not in (np.float32, np.float64):
+                raise TypeError(
+                    f"{name} has dtype {array.dtype}; pass float32 or float64 values."
+                )
+            return array
+        return array.astype(dtype, copy=False)
+    if kind == "c":
+        raise TypeError(
+            f"{name} has complex dtype {array.dtype}; pass real float32 or float64 "
+            "values."
+        )
+    if kind in "biu":
+        raise TypeError(
+            f"{name} has integer dtype {array.dtype}; pass float32 or float64 values "
+            f"(for example {name}.astype(np.float32))."
+        )
+    raise TypeError(
+        f"{name} must hold real numbers (float32 or float64), not dtype {array.dtype}."
+    )
+
+
+def _check_lengths(lengths, n_sequences, n_timesteps, shape):
+    array = np.asarray(lengths)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"lengths must hold integers, not dtype {array.dtype}.")
+    if array.shape != (n_sequences,):
+        raise ValueError(
+            f"lengths has shape {array.shape}; expected ({n_sequences},), one length "
+            f"per sequence of X of shape {shape}."
+        )
+    bad = np.flatnonzero((array < 1) | (array > n_timesteps))
+    if bad.size:
+        b = bad[0]
+        raise ValueError(
+            f"lengths[{b}]={array[b]} is outside [1, {n_timesteps}] for X of shape "
+            f"{shape}."
+        )
+    return array.astype(np.intp)
+
+
+_FORMS = ("X must be a 3-D array (n_sequences, n_timesteps, n_features) or a list "
+          "of (n_timesteps_i, n_features) arrays")
+
+
+def read_arrays(X, lengths=None, *, strict=False):
+    """The one reader of the sequence forms: a 3-D array (padded, with
+    ``lengths``) or a list of arrays of any lengths.
+
+    ``strict`` is the functional API's policy: float32 or float64 values only
+    (a ``TypeError`` otherwise) and 2-D sequences only. Without it (the
+    estimators'), any real numbers are read with scikit-learn's precision rule
+    and a 1-D sequence is univariate; ``lengths`` is not accepted.
+
+    Returns ``(data, starts, lengths, n_timesteps)`` (``X``'s second axis for
+    a 3-D array, the longest length for a list): sequence ``i`` is
+    ``data[starts[i] : starts[i] + lengths[i]]``; ``data`` is a view of a 3-D
+    ``X`` (padding included) and a new array for a list. Finiteness is checked
+    where every row is read (not in the padding of a padded ``X``).
+    """
+    padded = lengths
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        array = as_float_array(X, "X") if strict else _as_numeric(X, "X")
+        if array.ndim != 3:
+            raise ValueError(f"{_FORMS}; got an array of shape {array.shape}.")
+        n, T, D = array.shape
+        if n == 0 or T == 0:
+            raise ValueError(
+                f"X of shape {array.shape} is empty; pass at least one sequence of "
+                "at least one step."
+            )
+        if lengths is None:
+            lengths = np.full(n, T, dtype=np.intp)
+        else:
+            lengths = _check_lengths(lengths, n, T, array.shape)
+        data = array.reshape(n * T, D)
+        if not strict:
+            data = data.astype(_float_dtype([array.dtype]))
+        starts = np.arange(n, dtype=np.intp) * T
+        n_timesteps = T
+    else:
+        if not _is_sequence_list(X):
+            raise TypeError(f"{_FORMS}; got {type(X).__name__}.")
+        if lengths is not None:
+            raise ValueError(
+                "lengths must not be passed with a list of sequences: each "
+                "sequence's length is its number of rows."
+            )
+        if len(X) == 0:
+            raise ValueError("X is empty; pass at least one sequence.")
+        parts = []
+        for i, x in enumerate(X):
+            a = as_float_array(x, f"X[{i}]") if strict else _as_numeric(x, f"X[{i}]")
+            if a.ndim == 1 and not strict:
+                a = a.reshape(-1, 1)
+            if a.ndim != 2:
+                raise ValueError(
+                    f"X[{i}] has shape {a.shape}; each sequence must be a 2-D array "
+                    "(n_timesteps, n_features)" + ("." if strict else
+                                                   ", or 1-D for one feature.")
+                )
+            if a.shape[0] == 0:
+                raise ValueError(
+                    f"X[{i}] is a sequence of length zero; every sequence needs at "
+                    "least one step. Drop it or pad it."
+                )
+            if parts and a.shape[1] != parts[0].shape[1]:
+                raise ValueError(
+                    f"X[{i}] has {a.shape[1]} features but X[0] has "
+                    f"{parts[0].shape[1]}; all sequences need the same number of "
+                    "features."
+                )
+            parts.append(a)
+        dtype = _float_dtype([a.dtype for a in parts])
+        lengths = np.array([a.shape[0] for a in parts], dtype=np.intp)
+        starts = np.zeros_like(lengths)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        data = np.concatenate(parts).astype(dtype, copy=False)
+        n_timesteps = int(lengths.max())
+    if data.shape[1] == 0:
+        raise ValueError("X has 0 features; each step needs at least one value.")
+    if padded is None:
+        _check_finite_rows(data, starts)
+    return data, starts, lengths, n_timesteps
+
+
+def _check_finite_rows(data, starts):
+    """A ValueError naming the first sequence and step that is not finite."""
+    if not np.isfinite(data).all():
+        bad = np.flatnonzero(~np.isfinite(data).all(axis=1))[0]
+        i = int(np.searchsorted(starts, bad, side="right") - 1)
+        raise ValueError(
+            f"Input X contains NaN or infinity (sequence {i}, step "
+            f"{bad - starts[i]}); remove or impute these values first."
+        )
+
+
 def read_sequences(estimator, X, *, reset, fitted_kind=None, n_features=None):
     """Read ``X`` as :class:`Sequences`; set or check ``n_features_in_``.
 
@@ -140,54 +286,17 @@ def read_sequences(estimator, X, *, reset, fitted_kind=None, n_features=None):
     kind : {"table", "sequences"}
     """
     kind = "sequences"
-    if isinstance(X, np.ndarray) and X.dtype != object and X.ndim == 3:
-        array = _as_numeric(X, "X")
-        if 0 in array.shape:
-            raise ValueError(
-                f"X of shape {array.shape} is empty; pass at least one sequence of "
-                "at least one step with at least one feature."
-            )
-        n, T, D = array.shape
-        dtype = _float_dtype([array.dtype])
-        data = array.reshape(n * T, D).astype(dtype)
-        seqs = Sequences(data, np.full(n, T))
-    elif isinstance(X, np.ndarray) and X.dtype != object and X.ndim == 1:
+    if isinstance(X, np.ndarray) and X.dtype != object and X.ndim == 1:
         raise ValueError(
             f"X is a 1-D array of shape {X.shape}: is it one sequence or many "
             "scalars? Reshape your data: a list of (n_timesteps, 1) arrays for "
             "univariate sequences, X.reshape(1, -1, 1) for one sequence, or "
             "X.reshape(-1, 1) for a table with one column."
         )
-    elif _is_sequence_list(X) and not _looks_like_table(list(X)):
-        if len(X) == 0:
-            raise ValueError("X is empty; pass at least one sequence.")
-        parts = []
-        for i, x in enumerate(X):
-            a = _as_numeric(x, f"X[{i}]")
-            if a.ndim == 1:
-                a = a.reshape(-1, 1)
-            if a.ndim != 2:
-                raise ValueError(
-                    f"X[{i}] has shape {a.shape}; each sequence must be a 2-D array "
-                    "(n_timesteps, n_features), or 1-D for one feature."
-                )
-            if a.shape[0] == 0:
-                raise ValueError(
-                    f"X[{i}] is a sequence of length zero; every sequence needs at "
-                    "least one step. Drop it or pad it."
-                )
-            if parts and a.shape[1] != parts[0].shape[1]:
-                raise ValueError(
-                    f"X[{i}] has {a.shape[1]} features but X[0] has "
-                    f"{parts[0].shape[1]}; all sequences need the same number of "
-                    "features."
-                )
-            parts.append(a)
-        if parts[0].shape[1] == 0:
-            raise ValueError("The sequences of X have 0 features; pass at least one.")
-        dtype = _float_dtype([a.dtype for a in parts])
-        seqs = Sequences(np.concatenate(parts).astype(dtype, copy=False),
-                         [a.shape[0] for a in parts])
+    if (isinstance(X, np.ndarray) and X.dtype != object and X.ndim == 3) or (
+            _is_sequence_list(X) and not _looks_like_table(list(X))):
+        data, _, lengths, _ = read_arrays(X)
+        seqs = Sequences(data, lengths)
     else:
         kind = "table"
         if not reset and fitted_kind == "sequences":
@@ -201,13 +310,8 @@ def read_sequences(estimator, X, *, reset, fitted_kind=None, n_features=None):
         n, T = table.shape
         seqs = Sequences(np.ascontiguousarray(table).reshape(n * T, 1), np.full(n, T))
 
-    if not np.isfinite(seqs.data).all():
-        bad = np.flatnonzero(~np.isfinite(seqs.data).all(axis=1))[0]
-        i = int(np.searchsorted(seqs.starts, bad, side="right") - 1)
-        raise ValueError(
-            f"Input X contains NaN or infinity (sequence {i}, step "
-            f"{bad - seqs.starts[i]}); remove or impute these values first."
-        )
+    if kind == "table":
+        _check_finite_rows(seqs.data, seqs.starts)
 
     if reset:
         if kind == "sequences":

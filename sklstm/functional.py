@@ -31,6 +31,8 @@ import numpy as np
 
 from sklstm._core import _ctc, _lstm
 from sklstm._packing import PackedPlan
+from sklstm._sequences import as_float_array as _as_float_array
+from sklstm._sequences import read_arrays
 
 __all__ = [
     "GRUGradients",
@@ -44,7 +46,6 @@ __all__ = [
     "lstm_forward",
 ]
 
-_FLOAT_DTYPES = (np.float32, np.float64)
 
 LSTMGradients = namedtuple("LSTMGradients",
                            ["dX", "dW", "dU", "db", "dh0", "dc0", "dP"])
@@ -129,121 +130,11 @@ class GRUCache(LSTMCache):
 # Validation helpers
 
 
-def _as_float_array(value, name, dtype=None):
-    """``value`` as a float32/float64 ndarray, or a TypeError naming ``name``."""
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{name} must be an array of real numbers; got {exc}.") from None
-    kind = array.dtype.kind
-    if kind == "f":
-        if dtype is None:
-            if array.dtype not in _FLOAT_DTYPES:
-                raise TypeError(
-                    f"{name} has dtype {array.dtype}; pass float32 or float64 values."
-                )
-            return array
-        return array.astype(dtype, copy=False)
-    if kind == "c":
-        raise TypeError(
-            f"{name} has complex dtype {array.dtype}; pass real float32 or float64 "
-            "values."
-        )
-    if kind in "biu":
-        raise TypeError(
-            f"{name} has integer dtype {array.dtype}; pass float32 or float64 values "
-            f"(for example {name}.astype(np.float32))."
-        )
-    raise TypeError(
-        f"{name} must hold real numbers (float32 or float64), not dtype {array.dtype}."
-    )
-
-
 def _check_finite(array, name):
     if not np.isfinite(array).all():
         raise ValueError(
             f"{name} contains NaN or infinity; remove or impute these values first."
         )
-
-
-def _read_sequences(X, lengths):
-    """Flatten ``X`` to ``(rows, D)`` plus each sequence's first row and length."""
-    if isinstance(X, np.ndarray) and X.dtype != object:
-        X = _as_float_array(X, "X")
-        if X.ndim != 3:
-            raise ValueError(
-                f"X must be a 3-D array (n_sequences, n_timesteps, n_features) or a "
-                f"list of (n_timesteps_i, n_features) arrays; got an array of shape "
-                f"{X.shape}."
-            )
-        n_sequences, n_timesteps, n_features = X.shape
-        if n_sequences == 0 or n_timesteps == 0:
-            raise ValueError(
-                f"X of shape {X.shape} is empty; pass at least one sequence with at "
-                "least one step."
-            )
-        if lengths is None:
-            lengths = np.full(n_sequences, n_timesteps, dtype=np.intp)
-        else:
-            lengths = _check_lengths(lengths, n_sequences, n_timesteps, X.shape)
-        flat = X.reshape(n_sequences * n_timesteps, n_features)
-        starts = np.arange(n_sequences, dtype=np.intp) * n_timesteps
-        return flat, starts, lengths, n_timesteps
-    if not isinstance(X, (list, tuple, np.ndarray)):
-        raise TypeError(
-            "X must be a 3-D array (n_sequences, n_timesteps, n_features) or a list "
-            f"of (n_timesteps_i, n_features) arrays; got {type(X).__name__}."
-        )
-    if lengths is not None:
-        raise ValueError(
-            "lengths must not be passed with a list of sequences: each sequence's "
-            "length is its number of rows."
-        )
-    if len(X) == 0:
-        raise ValueError("X is an empty list; pass at least one sequence.")
-    seqs = [_as_float_array(x, f"X[{i}]") for i, x in enumerate(X)]
-    n_features = None
-    for i, x in enumerate(seqs):
-        if x.ndim != 2:
-            raise ValueError(
-                f"X[{i}] has shape {x.shape}; each sequence must be a 2-D array "
-                "(n_timesteps_i, n_features)."
-            )
-        if x.shape[0] == 0:
-            raise ValueError(f"X[{i}] has zero length; every sequence needs a step.")
-        if n_features is None:
-            n_features = x.shape[1]
-        elif x.shape[1] != n_features:
-            raise ValueError(
-                f"X[{i}] has {x.shape[1]} features but X[0] has {n_features}; all "
-                "sequences must have the same number of features."
-            )
-    dtype = np.result_type(*seqs)
-    lengths = np.array([x.shape[0] for x in seqs], dtype=np.intp)
-    starts = np.zeros(len(seqs), dtype=np.intp)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    flat = np.concatenate(seqs, axis=0).astype(dtype, copy=False)
-    return flat, starts, lengths, int(lengths.max())
-
-
-def _check_lengths(lengths, n_sequences, n_timesteps, shape):
-    array = np.asarray(lengths)
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"lengths must hold integers, not dtype {array.dtype}.")
-    if array.shape != (n_sequences,):
-        raise ValueError(
-            f"lengths has shape {array.shape}; expected ({n_sequences},), one length "
-            f"per sequence of X of shape {shape}."
-        )
-    bad = np.flatnonzero((array < 1) | (array > n_timesteps))
-    if bad.size:
-        b = bad[0]
-        raise ValueError(
-            f"lengths[{b}]={array[b]} is outside [1, {n_timesteps}] for X of shape "
-            f"{shape}."
-        )
-    return array.astype(np.intp)
 
 
 def _check_param(value, name, shape, dtype, expected):
@@ -364,11 +255,10 @@ class _RecurrentCall:
     states and outputs between the caller's padded order and the packing."""
 
     def __init__(self, X, U, lengths, reverse, n_rec, layout):
-        flat, starts, lengths, self.n_timesteps = _read_sequences(X, lengths)
+        padded = lengths is not None
+        flat, starts, lengths, self.n_timesteps = read_arrays(X, lengths, strict=True)
         self.dtype = dtype = flat.dtype.type
         self.n_sequences, self.n_features = lengths.size, flat.shape[1]
-        if self.n_features == 0:
-            raise ValueError("X has 0 features; each step needs at least one value.")
         U = _as_float_array(U, "U", dtype)
         if U.ndim != 2 or U.shape[0] != n_rec * U.shape[1] or U.shape[1] == 0:
             raise ValueError(
@@ -381,7 +271,8 @@ class _RecurrentCall:
         self.reverse = reverse
         self.X = np.ascontiguousarray(
             flat[self.plan.source_rows(starts, reverse)], dtype=dtype)
-        _check_finite(self.X, "X")
+        if padded:  # the reader checked every row but the padding's
+            _check_finite(self.X, "X")
 
     def state(self, value, name):
         """An initial state, sorted like the packing; zeros when None."""

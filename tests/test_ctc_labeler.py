@@ -9,15 +9,6 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
-from sklearn.utils.estimator_checks import (
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_get_params_invariance,
-    check_no_attributes_set_in_init,
-    check_parameters_default_constructible,
-    check_set_params,
-)
 
 from sklstm import CTCSequenceLabeler
 from sklstm.datasets import make_digit_strings
@@ -158,15 +149,6 @@ def test_model_selection_and_persistence(tmp_path, digits, fitted):
         for a, b in zip(restored.predict_proba(X[:10]), expected):
             np.testing.assert_array_equal(a, b)
     assert clone(fitted).get_params() == fitted.get_params()
-
-
-@pytest.mark.parametrize("check", [
-    check_parameters_default_constructible, check_no_attributes_set_in_init,
-    check_get_params_invariance, check_set_params, check_estimator_cloneable,
-    check_estimator_repr, check_do_not_raise_errors_in_init_or_set_params,
-])
-def test_sklearn_api_checks(check):
-    check("CTCSequenceLabeler", CTCSequenceLabeler())
 
 
 def test_fit_is_idempotent_and_keeps_parameters(digits):

@@ -136,8 +136,8 @@ def test_non_numeric_lists(args, X, error, message):
 @pytest.mark.parametrize("X, message", [
     (np.zeros((0, 4, D)), "is empty"),
     (np.zeros((B, 0, D)), "is empty"),
-    ([], "X is an empty list"),
-    ([np.zeros((3, D)), np.zeros((0, D))], r"X\[1\] has zero length"),
+    ([], "X is empty"),
+    ([np.zeros((3, D)), np.zeros((0, D))], r"X\[1\] is a sequence of length zero"),
     ([np.zeros((3, D)), np.zeros((2, D + 1))], r"X\[1\] has 3 features but X\[0\] "
      "has 2"),
     ([np.zeros(3)], r"X\[0\] has shape \(3,\); each sequence must be a 2-D array"),

@@ -53,6 +53,9 @@ cdef extern from "lstm_tile.h" nogil:
         SKLSTM_GRU
     intp_t sklstm_unit_blocks_f32(intp_t H)
     intp_t sklstm_unit_blocks_f64(intp_t H)
+    intp_t sklstm_column_width_f32()
+    intp_t sklstm_column_width_f64()
+    int sklstm_wide()
     intp_t sklstm_column_blocks_f32(intp_t n)
     intp_t sklstm_column_blocks_f64(intp_t n)
     intp_t sklstm_gate_panel_size_f32(intp_t H, intp_t K)
@@ -109,6 +112,15 @@ cdef extern from "lstm_tile.h" nogil:
         const float64_t* dgates, float64_t* out, float64_t* db, float64_t* scratch)
 
 
+# The vector width, decided once at import, before any kernel runs.
+_WIDE = bool(sklstm_wide())
+
+
+def _vector_bytes():
+    """Bytes per vector of the kernels in this process: 64 (AVX-512) or 32."""
+    return 64 if _WIDE else 32
+
+
 cdef enum:
     # Multiply-adds per thread below which work stays on one thread: an
     # OpenMP fork/join costs about a microsecond, some 10^5 multiply-adds.
@@ -136,6 +148,13 @@ cdef inline intp_t _unit_blocks(intp_t H, floating* tag) noexcept nogil:
         return sklstm_unit_blocks_f32(H)
     else:
         return sklstm_unit_blocks_f64(H)
+
+
+cdef inline intp_t _column_width(floating* tag) noexcept nogil:
+    if floating is float:
+        return sklstm_column_width_f32()
+    else:
+        return sklstm_column_width_f64()
 
 
 cdef inline intp_t _column_blocks(intp_t n, floating* tag) noexcept nogil:
@@ -260,7 +279,7 @@ cdef inline void _backward_step(
 ) noexcept nogil:
     """dh_{t-1} for column block cb of units, then step t - 1's gate derivatives
     there."""
-    cdef intp_t width = 32 if floating is float else 16  # units per column block
+    cdef intp_t width = _column_width(<floating*>NULL)  # units per column block
     cdef intp_t u0 = cb * width, u1 = min(H, u0 + width)
     _columns(rows, 4 * H, H, cb, dgates, 4 * H, PU, dh_carry, H)
     if prev_rows > 0:

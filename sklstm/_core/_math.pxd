@@ -10,3 +10,4 @@ cdef extern from "sklstm_omp.h" nogil:
 cdef extern from "lstm_tile.h" nogil:
     void sklstm_activation_f32(int kind, const float32_t* x, float32_t* y, intp_t n)
     void sklstm_activation_f64(int kind, const float64_t* x, float64_t* y, intp_t n)
+    int sklstm_wide()

@@ -2,8 +2,10 @@
 import numpy as np
 
 from ._math cimport SKLSTM_HAS_OPENMP, sklstm_activation_f32, sklstm_activation_f64
-from ._math cimport sklstm_max_threads
+from ._math cimport sklstm_max_threads, sklstm_wide
 from ._typedefs cimport float32_t, float64_t
+
+sklstm_wide()  # the vector width, decided at import
 
 
 def _py_sigmoid(x):

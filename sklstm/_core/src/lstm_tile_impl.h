@@ -1,22 +1,20 @@
 /*
- * One precision of lstm_tile.h; included once per SK_T (see that file for
- * the panel layouts). Rows are the sequences running at the current step;
- * every row-major array has leading dimension H (states) or 4H (gates).
+ * One precision and vector width of lstm_tile.h; included once per (SK_T,
+ * SK_NU) (see that file for the panel layouts). Rows are the sequences
+ * running at the current step; every row-major array has leading dimension H
+ * (states) or 4H (gates). SK_TARGET is the functions' instruction set.
  */
 
-typedef SK_T SK_NAME(sk_vec) __attribute__((vector_size(32)));
+typedef SK_T SK_NAME(sk_vec) __attribute__((vector_size(SK_NU * sizeof(SK_T))));
 /* The same vector at any address aligned for SK_T: loads and stores through
  * it compile to unaligned vector moves (a memcpy would go through the stack
  * and stall store forwarding). */
-typedef SK_T SK_NAME(sk_uvec) __attribute__((vector_size(32), aligned(sizeof(SK_T))));
+typedef SK_T SK_NAME(sk_uvec)
+    __attribute__((vector_size(SK_NU * sizeof(SK_T)), aligned(sizeof(SK_T))));
 #define SK_VEC SK_NAME(sk_vec)
 #define SK_LOADV(ptr) (*(const SK_NAME(sk_uvec)*)(ptr))
 #define SK_STOREV(ptr, v) (*(SK_NAME(sk_uvec)*)(ptr) = (v))
-#if SK_NU == 8
-#define SK_SPLAT(x) ((SK_VEC){x, x, x, x, x, x, x, x})
-#else
-#define SK_SPLAT(x) ((SK_VEC){x, x, x, x})
-#endif
+#define SK_SPLAT(x) ((SK_VEC){0} + (SK_T)(x))
 
 /* Lanes of vector v (of 4) that hold one of the first nc columns of a block. */
 #define SK_LANES(nc, v) \
@@ -43,7 +41,7 @@ SKLSTM_INLINE void SK_NAME(sk_storev)(SK_T* dst, SK_VEC v, ptrdiff_t n) {
 
 /* y[i] = σ(x[i]) (kind 0) or tanh(x[i]) (kind 1) exactly as the kernels
  * compute them; for the tests. */
-static void SK_NAME(sklstm_activation)(int kind, const SK_T* x, SK_T* y, ptrdiff_t n) {
+SK_TARGET static void SK_NAME(sklstm_activation)(int kind, const SK_T* x, SK_T* y, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i += SK_NU) {
         const ptrdiff_t m = n - i < SK_NU ? n - i : SK_NU;
         SK_VEC v = SK_NAME(sk_loadv)(x + i, m);
@@ -58,7 +56,7 @@ static void SK_NAME(sklstm_activation)(int kind, const SK_T* x, SK_T* y, ptrdiff
  * row-major matrix, or columns of one for transposed products). */
 SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const SK_T* A, ptrdiff_t ars,
                                       ptrdiff_t aks, ptrdiff_t K, const SK_T* P,
-                                      ptrdiff_t pks, SK_VEC acc[SKLSTM_MR][4]) {
+                                      ptrdiff_t pks, SK_VEC acc[SK_MR][4]) {
     ptrdiff_t k = 0;
     if (mr == 1) {
         /* One row has only 4 independent sums, too few to hide the FMA
@@ -96,7 +94,7 @@ SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const SK_T* A, ptrdiff_t ars
 SKLSTM_INLINE void SK_NAME(sk_forward_tile)(
     const int mr, ptrdiff_t H, ptrdiff_t u0, ptrdiff_t nu, const SK_T* hprev,
     const SK_T* P, SK_T* gates) {
-    SK_VEC acc[SKLSTM_MR][4];
+    SK_VEC acc[SK_MR][4];
 #pragma GCC unroll 3
     for (int r = 0; r < mr; ++r)
 #pragma GCC unroll 4
@@ -193,10 +191,15 @@ SKLSTM_INLINE void SK_NAME(sk_gru_cell_backward)(
 #define SK_FOR_ROW_TILES(rows, TILE)                          \
     do {                                                      \
         ptrdiff_t r0_ = 0;                                    \
-        for (; r0_ + SKLSTM_MR <= (rows); r0_ += SKLSTM_MR)   \
-            TILE(SKLSTM_MR, r0_);                             \
-        if ((rows) - r0_ == 2) TILE(2, r0_);                  \
-        else if ((rows) - r0_ == 1) TILE(1, r0_);             \
+        for (; r0_ + SK_MR <= (rows); r0_ += SK_MR)   \
+            TILE(SK_MR, r0_);                             \
+        switch ((rows) - r0_) {                               \
+        case 5: if (SK_MR > 5) TILE(5, r0_); break;           \
+        case 4: if (SK_MR > 4) TILE(4, r0_); break;           \
+        case 3: if (SK_MR > 3) TILE(3, r0_); break;           \
+        case 2: TILE(2, r0_); break;                          \
+        case 1: TILE(1, r0_); break;                          \
+        }                                                     \
     } while (0)
 
 /* Rows of dgates per packed chunk in sklstm_weight_block: a (KC, 4NU) panel
@@ -213,6 +216,9 @@ SKLSTM_INLINE void SK_NAME(sk_gru_cell_backward)(
  * Units or columns past the end are zero. */
 
 static ptrdiff_t SK_NAME(sklstm_unit_blocks)(ptrdiff_t H) { return (H + SK_NU - 1) / SK_NU; }
+
+/* Units (or columns) per column panel: 4 vectors. */
+static ptrdiff_t SK_NAME(sklstm_column_width)(void) { return 4 * SK_NU; }
 
 static ptrdiff_t SK_NAME(sklstm_column_blocks)(ptrdiff_t n) {
     return (n + 4 * SK_NU - 1) / (4 * SK_NU);
@@ -251,7 +257,7 @@ static void SK_NAME(sklstm_pack_columns)(const SK_T* M, ptrdiff_t K, ptrdiff_t n
 
 /* Input projection of rows [0, rows) for unit block ub:
  * gates[:, units of every gate] = X @ W^T + b, with PW the gate panels of W. */
-SKLSTM_CLONES static void SK_NAME(sklstm_project_block)(
+SK_TARGET static void SK_NAME(sklstm_project_block)(
     ptrdiff_t rows, ptrdiff_t D, ptrdiff_t H, ptrdiff_t ub, const SK_T* X,
     const SK_T* PW, const SK_T* b, SK_T* gates) {
     const ptrdiff_t u0 = ub * SK_NU, nu = H - u0 < SK_NU ? H - u0 : SK_NU;
@@ -260,7 +266,7 @@ SKLSTM_CLONES static void SK_NAME(sklstm_project_block)(
     for (int g = 0; g < 4; ++g) bias[g] = SK_NAME(sk_loadv)(b + g * H + u0, nu);
 #define SK_TILE(mr, r0)                                                        \
     do {                                                                       \
-        SK_VEC acc[SKLSTM_MR][4];                                              \
+        SK_VEC acc[SK_MR][4];                                              \
         _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                 \
             _Pragma("GCC unroll 4") for (int g = 0; g < 4; ++g)                \
                 acc[r][g] = bias[g];                                           \
@@ -282,7 +288,7 @@ SKLSTM_CLONES static void SK_NAME(sklstm_project_block)(
  * products: row after row they are independent, so their long dependency
  * chains overlap, where applied to each register tile they stalled the
  * products (measured 1.4x faster steps at H = 64). */
-SKLSTM_CLONES static void SK_NAME(sklstm_forward_block)(
+SK_TARGET static void SK_NAME(sklstm_forward_block)(
     ptrdiff_t rows, ptrdiff_t H, ptrdiff_t ub, int kind, const SK_T* operand,
     const SK_T* PU, SK_T* gates, const SK_T* cprev, const SK_T* P, SK_T* cells,
     SK_T* hidden) {
@@ -320,7 +326,7 @@ SKLSTM_CLONES static void SK_NAME(sklstm_forward_block)(
 
 /* out[:, columns of block cb] = A @ M for rows [0, rows), where PM holds the
  * column panels of M (K, n): dh_{t-1} = dgates_t U per step, and dX = dgates W. */
-SKLSTM_CLONES static void SK_NAME(sklstm_columns_block)(
+SK_TARGET static void SK_NAME(sklstm_columns_block)(
     ptrdiff_t rows, ptrdiff_t K, ptrdiff_t n, ptrdiff_t cb, const SK_T* A,
     ptrdiff_t lda, const SK_T* PM, SK_T* out, ptrdiff_t ldo) {
     const ptrdiff_t width = 4 * SK_NU, c0 = cb * width;
@@ -328,7 +334,7 @@ SKLSTM_CLONES static void SK_NAME(sklstm_columns_block)(
     const SK_T* P = PM + cb * K * width;
 #define SK_TILE(mr, r0)                                                           \
     do {                                                                          \
-        SK_VEC acc[SKLSTM_MR][4];                                                 \
+        SK_VEC acc[SK_MR][4];                                                 \
         _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                    \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                   \
                 acc[r][v] = SK_SPLAT(0);                                          \
@@ -388,7 +394,7 @@ SKLSTM_INLINE void SK_NAME(sk_lstm_cell_backward)(
  * cell of the given kind (see sklstm_forward_block): d_hidden is dL/dh_t from
  * above, dh_carry the recurrent product dgates_{t+1} U there, dc_carry the
  * carry of the state (dL/dc_t; updated to the carry into step t - 1). */
-SKLSTM_CLONES static void SK_NAME(sklstm_backward_gates)(
+SK_TARGET static void SK_NAME(sklstm_backward_gates)(
     ptrdiff_t rows, ptrdiff_t H, ptrdiff_t u0, ptrdiff_t u1, int kind,
     const SK_T* gates, const SK_T* cprev, const SK_T* cells, const SK_T* d_hidden,
     const SK_T* dh_carry, SK_T* dc_carry, const SK_T* P, SK_T* dgates) {
@@ -425,7 +431,7 @@ SKLSTM_CLONES static void SK_NAME(sklstm_backward_gates)(
  * chunk falls in the same few L1 sets.)
  *     dst[(c / MR) * N * MR + row * MR + c % MR] = M[row, c] */
 static ptrdiff_t SK_NAME(sklstm_tile_pack_size)(ptrdiff_t N, ptrdiff_t m) {
-    return (m + SKLSTM_MR - 1) / SKLSTM_MR * SKLSTM_MR * N;
+    return (m + SK_MR - 1) / SK_MR * SK_MR * N;
 }
 
 /* Rows [row0, row0 + rows) of the tile layout (see above) from src (rows, m),
@@ -435,12 +441,12 @@ static void SK_NAME(sklstm_pack_tiles)(ptrdiff_t rows, ptrdiff_t m, const SK_T* 
                                        SK_T* dst) {
     for (ptrdiff_t r = 0; r < rows; ++r)
         for (ptrdiff_t c = 0; c < m; ++c)
-            dst[(c / SKLSTM_MR) * N * SKLSTM_MR + (row0 + r) * SKLSTM_MR + c % SKLSTM_MR] =
+            dst[(c / SK_MR) * N * SK_MR + (row0 + r) * SK_MR + c % SK_MR] =
                 src[r * lds + c];
 }
 
 static ptrdiff_t SK_NAME(sklstm_weight_scratch_size)(ptrdiff_t m) {
-    return SKLSTM_KC * 4 * SK_NU + (m + SKLSTM_MR) * 4 * SK_NU;
+    return SKLSTM_KC * 4 * SK_NU + (m + SK_MR) * 4 * SK_NU;
 }
 
 /* out[columns cb of G, :] = (A^T dgates[:, columns cb])^T, the weight
@@ -448,7 +454,7 @@ static ptrdiff_t SK_NAME(sklstm_weight_scratch_size)(ptrdiff_t m) {
  * of every row): out is (G, m), Ap is A (N, m) in tile layout, dgates is
  * (N, G). With db, also the column sums of dgates there.
  * scratch: sklstm_weight_scratch_size(m) values. */
-SKLSTM_CLONES static void SK_NAME(sklstm_weight_block)(
+SK_TARGET static void SK_NAME(sklstm_weight_block)(
     ptrdiff_t N, ptrdiff_t G, ptrdiff_t m, ptrdiff_t cb, const SK_T* Ap,
     const SK_T* dgates, SK_T* out, SK_T* db, SK_T* scratch) {
     const ptrdiff_t width = 4 * SK_NU, c0 = cb * width;
@@ -469,11 +475,11 @@ SKLSTM_CLONES static void SK_NAME(sklstm_weight_block)(
         }
 #define SK_TILE(mr, r0)                                                          \
     do {                                                                         \
-        SK_VEC acc[SKLSTM_MR][4];                                                \
+        SK_VEC acc[SK_MR][4];                                                \
         _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                   \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                  \
                 acc[r][v] = SK_LOADV(acc_out + ((r0) + r) * width + v * SK_NU);  \
-        SK_NAME(sk_kernel)((mr), Ap + (r0) * N + k0 * SKLSTM_MR, 1, SKLSTM_MR,   \
+        SK_NAME(sk_kernel)((mr), Ap + (r0) * N + k0 * SK_MR, 1, SK_MR,   \
                            kc, panel, width, acc);                               \
         _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                   \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                  \

@@ -344,11 +344,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """Epochs until the schedule stops (or one, for ``partial_fit``)."""
         flat, optimizer = state["flat"], state["optimizer"]
         network = self._network()
-        n = len(seqs)
         early_stopping = self.early_stopping and not incremental
-        train_idx = np.arange(n)
+        train_idx, validation = np.arange(len(seqs)), None
         if early_stopping:
-            train_idx, val_seqs, Y_val = self._validation_split(seqs, y, Y, rng)
+            train_idx, *validation = self._validation_split(seqs, y, Y, rng)
         batch_size = self._batch_size(len(train_idx))
         schedule = PlateauSchedule(
             n_iter_no_change=self.n_iter_no_change,
@@ -360,17 +359,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         for _ in range(1 if incremental else self.max_iter):
             start = time.perf_counter()
             order = rng.permutation(train_idx) if self.shuffle else train_idx
-            total = 0.0
-            for s in range(0, len(order), batch_size):
-                idx = order[s : s + batch_size]
-                loss = self._train_step(network, flat, optimizer, seqs, Y, weights,
-                                        idx, rng)
-                total += loss * len(idx)
+            epoch_loss = self._epoch(network, flat, optimizer, seqs, Y, weights,
+                                     order, batch_size, rng)
             state["t"] += len(order)
-            epoch_loss = total / len(order)
             state["loss_curve"].append(epoch_loss)
             watched = epoch_loss
             if early_stopping:
+                val_seqs, Y_val = validation
                 watched = self._validation_score(
                     self._outputs(network, flat, val_seqs, np.arange(len(val_seqs))),
                     Y_val, val_seqs.lengths)
@@ -378,19 +373,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 if schedule.is_best(watched):
                     best_flat = [a.copy() for a in flat]
             event = schedule.update(watched, optimizer)
-            if self.verbose:
-                line = f"Epoch {len(state['loss_curve']):4d}: loss {epoch_loss:.6f}"
-                if early_stopping:
-                    line += f", validation score {watched:.6f}"
-                if event == "decayed":
-                    line += f", learning rate now {optimizer.learning_rate:.3g}"
-                print(f"{line}, {time.perf_counter() - start:.2f} s")
-            if not incremental and event == "stop":
-                converged = True
-                if self.verbose:
-                    metric = "Validation score" if early_stopping else "Training loss"
-                    print(f"{metric} did not improve more than tol={self.tol} for "
-                          f"{schedule.patience} consecutive epochs. Stopping.")
+            converged = not incremental and event == "stop"
+            self._report_epoch(state, epoch_loss, watched if early_stopping else None,
+                               event, converged, optimizer, schedule,
+                               time.perf_counter() - start)
+            if converged:
                 break
         if early_stopping:
             state["best_score"], state["best_loss"] = schedule.best, None
@@ -399,6 +386,32 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         else:
             state["best_score"], state["best_loss"] = None, schedule.best
         return state, converged
+
+    def _epoch(self, network, flat, optimizer, seqs, Y, weights, order, batch_size,
+               rng):
+        """One pass over ``order`` in minibatches; the mean training loss."""
+        total = 0.0
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            total += len(idx) * self._train_step(network, flat, optimizer, seqs, Y,
+                                                 weights, idx, rng)
+        return total / len(order)
+
+    def _report_epoch(self, state, loss, score, event, stopped, optimizer, schedule,
+                      seconds):
+        """The ``verbose`` line of an epoch (and of the stop)."""
+        if not self.verbose:
+            return
+        line = f"Epoch {len(state['loss_curve']):4d}: loss {loss:.6f}"
+        if score is not None:
+            line += f", validation score {score:.6f}"
+        if event == "decayed":
+            line += f", learning rate now {optimizer.learning_rate:.3g}"
+        print(f"{line}, {seconds:.2f} s")
+        if stopped:
+            metric = "Validation score" if score is not None else "Training loss"
+            print(f"{metric} did not improve more than tol={self.tol} for "
+                  f"{schedule.patience} consecutive epochs. Stopping.")
 
     def _validation_split(self, seqs, y, Y, rng):
         """Training indices, and the held-out sequences and targets."""

@@ -185,14 +185,14 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     16-series DiatomSizeReduction collapsed; 128 units 0.847, at 3-4 times
     the fit time. Input standardisation, the adaptive learning rate and
     patience in updates are in every row; before them the suite's mean test
-    accuracy was 0.571, after them 0.810. With
-    the defaults, three seeds: mean test accuracy 0.873, at or above 1-NN
-    Euclidean on 12 of the 12 sets and 1-NN DTW on 11, no seed more than
-    0.03 below 1-NN Euclidean, in under two minutes of fitting for the whole
-    suite; see the accuracy page of the documentation. Adam's learning rate 1e-2 was chosen earlier on
+    accuracy was 0.571, after them 0.810. With the defaults, three seeds: mean
+    test accuracy 0.873, at or above 1-NN Euclidean on 12 of the 12 sets and
+    1-NN DTW on 11, no seed more than 0.03 below 1-NN Euclidean, in under two
+    minutes of fitting for the whole suite; see the accuracy page of the
+    documentation. Adam's learning rate 1e-2 was chosen earlier on
     JapaneseVowels and the adding problem (1e-3: 0.951-0.968 accuracy, 3e-3:
-    0.954-0.970, 1e-2: 0.970-0.978, 3e-2: 0.965-0.973), with clipping at
-    norm 1 to keep it stable.
+    0.954-0.970, 1e-2: 0.970-0.978, 3e-2: 0.965-0.973), with clipping at norm 1
+    to keep it stable.
 
     References
     ----------

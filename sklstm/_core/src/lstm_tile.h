@@ -153,8 +153,10 @@ SKLSTM_DOUBLE_MATH(sklstm_v8d, sklstm_v8l, v8d)
 #define SK_VTANH sklstm_v8_tanh
 #define SK_TARGET SKLSTM_CLONES
 #define SK_MR SKLSTM_MR
+#define SK_STEP_KC PTRDIFF_MAX
 #include "lstm_tile_impl.h"
 #undef SK_MR
+#undef SK_STEP_KC
 #undef SK_NU
 #undef SK_NAME
 #undef SK_VSIGMOID
@@ -166,8 +168,10 @@ SKLSTM_DOUBLE_MATH(sklstm_v8d, sklstm_v8l, v8d)
 #define SK_VTANH sklstm_v16_tanh
 #define SK_TARGET SKLSTM_WIDE_TARGET
 #define SK_MR SKLSTM_WIDE_MR
+#define SK_STEP_KC 128
 #include "lstm_tile_impl.h"
 #undef SK_MR
+#undef SK_STEP_KC
 #undef SK_T
 #undef SK_NU
 #undef SK_NAME
@@ -182,8 +186,10 @@ SKLSTM_DOUBLE_MATH(sklstm_v8d, sklstm_v8l, v8d)
 #define SK_VTANH sklstm_v4_tanh
 #define SK_TARGET SKLSTM_CLONES
 #define SK_MR SKLSTM_MR
+#define SK_STEP_KC PTRDIFF_MAX
 #include "lstm_tile_impl.h"
 #undef SK_MR
+#undef SK_STEP_KC
 #undef SK_NU
 #undef SK_NAME
 #undef SK_VSIGMOID
@@ -195,8 +201,10 @@ SKLSTM_DOUBLE_MATH(sklstm_v8d, sklstm_v8l, v8d)
 #define SK_VTANH sklstm_v8d_tanh
 #define SK_TARGET SKLSTM_WIDE_TARGET
 #define SK_MR SKLSTM_WIDE_MR
+#define SK_STEP_KC 128
 #include "lstm_tile_impl.h"
 #undef SK_MR
+#undef SK_STEP_KC
 #undef SK_T
 #undef SK_NU
 #undef SK_NAME

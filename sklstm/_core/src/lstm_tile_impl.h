@@ -14,7 +14,15 @@ typedef SK_T SK_NAME(sk_uvec)
 #define SK_VEC SK_NAME(sk_vec)
 #define SK_LOADV(ptr) (*(const SK_NAME(sk_uvec)*)(ptr))
 #define SK_STOREV(ptr, v) (*(SK_NAME(sk_uvec)*)(ptr) = (v))
-#define SK_SPLAT(x) ((SK_VEC){0} + (SK_T)(x))
+/* An initializer list, not (SK_VEC){0} + x: GCC turns the sum into a scalar
+ * add before the broadcast, where the list becomes one broadcast from memory. */
+#if SK_NU == 16
+#define SK_SPLAT(x) ((SK_VEC){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x})
+#elif SK_NU == 8
+#define SK_SPLAT(x) ((SK_VEC){x, x, x, x, x, x, x, x})
+#else
+#define SK_SPLAT(x) ((SK_VEC){x, x, x, x})
+#endif
 
 /* Lanes of vector v (of 4) that hold one of the first nc columns of a block. */
 #define SK_LANES(nc, v) \
@@ -78,7 +86,7 @@ SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const SK_T* A, ptrdiff_t ars
         const SK_T* p = P + k * pks;
         SK_VEC p0 = SK_LOADV(p), p1 = SK_LOADV(p + SK_NU);
         SK_VEC p2 = SK_LOADV(p + 2 * SK_NU), p3 = SK_LOADV(p + 3 * SK_NU);
-#pragma GCC unroll 3
+#pragma GCC unroll 8
         for (int r = 0; r < mr; ++r) {
             SK_VEC a = SK_SPLAT(A[r * ars + k * aks]);
             acc[r][0] += a * p0;
@@ -92,16 +100,16 @@ SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const SK_T* A, ptrdiff_t ars
 /* Rows [0, mr) of one forward step tile, units u0 .. u0+nu of every gate:
  * gates (x W^T + b on entry) += h_{t-1} U^T. */
 SKLSTM_INLINE void SK_NAME(sk_forward_tile)(
-    const int mr, ptrdiff_t H, ptrdiff_t u0, ptrdiff_t nu, const SK_T* hprev,
-    const SK_T* P, SK_T* gates) {
+    const int mr, ptrdiff_t H, ptrdiff_t K, ptrdiff_t u0, ptrdiff_t nu,
+    const SK_T* hprev, const SK_T* P, SK_T* gates) {
     SK_VEC acc[SK_MR][4];
-#pragma GCC unroll 3
+#pragma GCC unroll 8
     for (int r = 0; r < mr; ++r)
 #pragma GCC unroll 4
         for (int g = 0; g < 4; ++g)
             acc[r][g] = SK_NAME(sk_loadv)(gates + r * 4 * H + g * H + u0, nu);
-    SK_NAME(sk_kernel)(mr, hprev, H, 1, H, P, 4 * SK_NU, acc);
-#pragma GCC unroll 3
+    SK_NAME(sk_kernel)(mr, hprev, H, 1, K, P, 4 * SK_NU, acc);
+#pragma GCC unroll 8
     for (int r = 0; r < mr; ++r)
 #pragma GCC unroll 4
         for (int g = 0; g < 4; ++g)
@@ -267,11 +275,11 @@ SK_TARGET static void SK_NAME(sklstm_project_block)(
 #define SK_TILE(mr, r0)                                                        \
     do {                                                                       \
         SK_VEC acc[SK_MR][4];                                              \
-        _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                 \
+        _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                 \
             _Pragma("GCC unroll 4") for (int g = 0; g < 4; ++g)                \
                 acc[r][g] = bias[g];                                           \
         SK_NAME(sk_kernel)((mr), X + (r0) * D, D, 1, D, P, 4 * SK_NU, acc);    \
-        _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                 \
+        _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                 \
             _Pragma("GCC unroll 4") for (int g = 0; g < 4; ++g)                \
                 SK_NAME(sk_storev)(gates + ((r0) + r) * 4 * H + g * H + u0,    \
                                    acc[r][g], nu);                             \
@@ -294,10 +302,17 @@ SK_TARGET static void SK_NAME(sklstm_forward_block)(
     SK_T* hidden) {
     const ptrdiff_t u0 = ub * SK_NU, nu = H - u0 < SK_NU ? H - u0 : SK_NU;
     const SK_T* PB = PU + ub * H * 4 * SK_NU;
-#define SK_TILE(mr, r0) \
-    SK_NAME(sk_forward_tile)((mr), H, u0, nu, operand + (r0) * H, PB, gates + (r0) * 4 * H)
-    SK_FOR_ROW_TILES(rows, SK_TILE);
+    /* In chunks of SK_STEP_KC of the H products, so that a chunk of the panel
+     * stays in L1 while every row tile passes (the 64-byte panels of H = 256
+     * are 64 KiB; the 32-byte ones measured faster unchunked). */
+    for (ptrdiff_t k0 = 0; k0 < H; k0 += SK_STEP_KC) {
+        const ptrdiff_t kc = H - k0 < SK_STEP_KC ? H - k0 : SK_STEP_KC;
+#define SK_TILE(mr, r0)                                                          \
+    SK_NAME(sk_forward_tile)((mr), H, kc, u0, nu, operand + (r0) * H + k0,        \
+                             PB + k0 * 4 * SK_NU, gates + (r0) * 4 * H)
+        SK_FOR_ROW_TILES(rows, SK_TILE);
 #undef SK_TILE
+    }
     for (ptrdiff_t r = 0; r < rows; ++r) {
         SK_T* gr = gates + r * 4 * H;
         const SK_T* cr = cprev + r * H;
@@ -334,12 +349,12 @@ SK_TARGET static void SK_NAME(sklstm_columns_block)(
     const SK_T* P = PM + cb * K * width;
 #define SK_TILE(mr, r0)                                                           \
     do {                                                                          \
-        SK_VEC acc[SK_MR][4];                                                 \
-        _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                    \
+        SK_VEC acc[SK_MR][4];                                                     \
+        _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                    \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                   \
                 acc[r][v] = SK_SPLAT(0);                                          \
         SK_NAME(sk_kernel)((mr), A + (r0) * lda, lda, 1, K, P, width, acc);       \
-        _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                    \
+        _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                    \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                   \
                 SK_NAME(sk_storev)(out + ((r0) + r) * ldo + c0 + v * SK_NU,       \
                                    acc[r][v], SK_LANES(nc, v));                   \
@@ -476,12 +491,12 @@ SK_TARGET static void SK_NAME(sklstm_weight_block)(
 #define SK_TILE(mr, r0)                                                          \
     do {                                                                         \
         SK_VEC acc[SK_MR][4];                                                \
-        _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                   \
+        _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                   \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                  \
                 acc[r][v] = SK_LOADV(acc_out + ((r0) + r) * width + v * SK_NU);  \
         SK_NAME(sk_kernel)((mr), Ap + (r0) * N + k0 * SK_MR, 1, SK_MR,   \
                            kc, panel, width, acc);                               \
-        _Pragma("GCC unroll 3") for (int r = 0; r < (mr); ++r)                   \
+        _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                   \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                  \
                 SK_STOREV(acc_out + ((r0) + r) * width + v * SK_NU, acc[r][v]);  \
     } while (0)

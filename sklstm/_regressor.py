@@ -134,8 +134,8 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
     relative to each window's last value, seeds 0 and 1, with batches of
     ``min(32, n)``), a bidirectional layer gave test RMSE 25.2 (airline) and
     17.8 (sunspots) against 24.5 and 19.1 with one direction; max pooling
-    gave 23.4 and 18.1. With the defaults (seeds 0-2): 23.9, 18.9 and 222
-    (taylor), against RidgeCV's 16.3, 18.5 and 239.
+    gave 23.4 and 18.1. With the defaults (seeds 0-2): 23.8, 17.6 and 237.5
+    (taylor), against RidgeCV's 16.3, 18.5 and 238.9.
 
     Examples
     --------

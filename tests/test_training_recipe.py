@@ -250,3 +250,38 @@ def test_validation_scores_belong_to_early_stopped_fits(rng):
     quiet(clf.set_params(early_stopping=False), X, y)
     assert clf.validation_scores_ is None and clf.best_validation_score_ is None
     assert clf.best_loss_ is not None
+
+
+def test_blas_runs_on_one_thread_inside_fit_and_predict_only(rng, monkeypatch):
+    # OpenBLAS's spinning threads took the cores from the kernels' OpenMP
+    # threads; fit and predict hold BLAS at one thread, and give it back.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from sklstm import LSTMClassifier
+    from sklstm._network import Network
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info()
+                if i["user_api"] == "blas"]
+
+    if not blas_threads():
+        pytest.skip("numpy has no BLAS threadpoolctl can see")
+    seen = []
+    forward = Network.forward
+
+    def spy(self, *args, **kwargs):
+        seen.append(set(blas_threads()))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(Network, "forward", spy)
+    X = [rng.normal(size=(int(n), 2)) for n in rng.integers(3, 8, size=20)]
+    y = np.array([0, 1] * 10)
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = LSTMClassifier(4, max_iter=2, random_state=0).fit(X, y)
+        clf.predict(X)
+        after = blas_threads()
+    assert seen and all(s == {1} for s in seen)
+    assert after == before

@@ -41,8 +41,7 @@ class LSTMCell:
         self.peephole = peephole
         self.hidden_activation = hidden_activation
         self.recurrent_input = recurrent_input
-        self.kind = _lstm_kind(True if peephole else None, hidden_activation,
-                               recurrent_input)
+        self.kind = _lstm_kind(peephole, hidden_activation, recurrent_input)
 
     def shapes(self, n_in, H):
         n_rec = 3 if self.recurrent_input == "cell" else 4

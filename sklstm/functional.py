@@ -146,7 +146,8 @@ def _check_param(value, name, shape, dtype, expected):
 
 
 def _lstm_kind(peephole, hidden_activation, recurrent_input):
-    """The step form's flags, after checking the two options by name."""
+    """The step form's flags (``peephole``: whether there are peephole
+    weights), after checking the two options by name."""
     if hidden_activation not in _HIDDEN_ACTIVATIONS:
         raise ValueError(
             f"hidden_activation={hidden_activation!r} is not supported; choose one of "
@@ -157,7 +158,7 @@ def _lstm_kind(peephole, hidden_activation, recurrent_input):
             f"recurrent_input={recurrent_input!r} is not supported; choose one of "
             f"{_RECURRENT_INPUTS}."
         )
-    return ((_PEEPHOLE if peephole is not None else 0)
+    return ((_PEEPHOLE if peephole else 0)
             | (_IDENTITY if hidden_activation == "identity" else 0)
             | (_CELL_INPUT if recurrent_input == "cell" else 0))
 
@@ -497,7 +498,7 @@ def lstm_forward(X, W, U, b, *, lengths=None, h0=None, c0=None, reverse=False,
     >>> bool(np.all(out[1, 2:] == 0)) and bool(np.all(h_n[1] == out[1, 1]))
     True
     """
-    kind = _lstm_kind(peephole, hidden_activation, recurrent_input)
+    kind = _lstm_kind(peephole is not None, hidden_activation, recurrent_input)
     n_rec = 3 if kind & _CELL_INPUT else 4
     call = _RecurrentCall(
         X, U, lengths, reverse, n_rec,

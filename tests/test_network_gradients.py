@@ -28,7 +28,7 @@ CELLS = {
 }
 
 
-def _check_gradient(est, flat, loss, grads):
+def _check_gradient(flat, loss, grads):
     assert len(grads) == len(flat)
     eps = 1e-6
     for k, (param, grad) in enumerate(zip(flat, grads)):
@@ -85,7 +85,7 @@ def test_network_gradient_matches_finite_differences(rng, Estimator, config, cel
 
     outputs, memory = network.forward(flat, plan, X, np.random.RandomState(1))
     _, d_outputs = est._loss(outputs, Y, weights, lens)
-    _check_gradient(est, flat, loss, network.backward(flat, memory, d_outputs))
+    _check_gradient(flat, loss, network.backward(flat, memory, d_outputs))
 
 
 @pytest.mark.parametrize("cell", list(CELLS), ids=list(CELLS))
@@ -106,4 +106,4 @@ def test_ctc_network_gradient_matches_finite_differences(rng, cell):
 
     outputs, memory = network.forward(flat, plan, X, np.random.RandomState(1))
     _, d_outputs = est._loss(outputs, Y, weights, lens)
-    _check_gradient(est, flat, loss, network.backward(flat, memory, d_outputs))
+    _check_gradient(flat, loss, network.backward(flat, memory, d_outputs))

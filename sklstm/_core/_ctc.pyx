@@ -407,6 +407,14 @@ cdef _Lattice _lattice(double* base, intp_t T, intp_t max_L) noexcept nogil:
     return lat
 
 
+cdef intp_t _longest(const intp_t[::1] offsets) noexcept:
+    """The longest of the targets that ``offsets`` (n + 1,) delimit."""
+    cdef intp_t i, longest = 0
+    for i in range(offsets.shape[0] - 1):
+        longest = max(longest, offsets[i + 1] - offsets[i])
+    return longest
+
+
 def ctc_loss(
     const floating[:, :, ::1] logits,   # IN  (B, T, C)
     const intp_t[::1] input_lengths,    # IN  (B,), in [1, T]
@@ -426,8 +434,7 @@ def ctc_loss(
     cdef floating* g
     cdef floating factor
     cdef int n_threads = min(sklstm_max_threads(), <int>B)
-    for b in range(B):
-        max_L = max(max_L, target_offsets[b + 1] - target_offsets[b])
+    max_L = _longest(target_offsets)
     per_thread = _lattice(NULL, T, max_L).size
     with nogil:
         scratch = <double*>malloc(n_threads * per_thread * sizeof(double))
@@ -473,8 +480,7 @@ def ctc_log_prob(
     cdef double* scratch = NULL
     cdef _Lattice lat
     cdef int n_threads = min(sklstm_max_threads(), <int>max(J, 1))
-    for j in range(J):
-        max_L = max(max_L, target_offsets[j + 1] - target_offsets[j])
+    max_L = _longest(target_offsets)
     per_thread = _lattice(NULL, T, max_L).size
     with nogil:
         scratch = <double*>malloc(n_threads * per_thread * sizeof(double))

@@ -155,13 +155,6 @@ SKLSTM_DOUBLE_MATH(sklstm_v8d, sklstm_v8l, v8d)
 #define SK_MR SKLSTM_MR
 #define SK_STEP_KC PTRDIFF_MAX
 #include "lstm_tile_impl.h"
-#undef SK_MR
-#undef SK_STEP_KC
-#undef SK_NU
-#undef SK_NAME
-#undef SK_VSIGMOID
-#undef SK_VTANH
-#undef SK_TARGET
 #define SK_NU 16
 #define SK_NAME(name) name##_f32_w
 #define SK_VSIGMOID sklstm_v16_sigmoid
@@ -170,14 +163,7 @@ SKLSTM_DOUBLE_MATH(sklstm_v8d, sklstm_v8l, v8d)
 #define SK_MR SKLSTM_WIDE_MR
 #define SK_STEP_KC 128
 #include "lstm_tile_impl.h"
-#undef SK_MR
-#undef SK_STEP_KC
 #undef SK_T
-#undef SK_NU
-#undef SK_NAME
-#undef SK_VSIGMOID
-#undef SK_VTANH
-#undef SK_TARGET
 
 #define SK_T double
 #define SK_NU 4
@@ -188,13 +174,6 @@ SKLSTM_DOUBLE_MATH(sklstm_v8d, sklstm_v8l, v8d)
 #define SK_MR SKLSTM_MR
 #define SK_STEP_KC PTRDIFF_MAX
 #include "lstm_tile_impl.h"
-#undef SK_MR
-#undef SK_STEP_KC
-#undef SK_NU
-#undef SK_NAME
-#undef SK_VSIGMOID
-#undef SK_VTANH
-#undef SK_TARGET
 #define SK_NU 8
 #define SK_NAME(name) name##_f64_w
 #define SK_VSIGMOID sklstm_v8d_sigmoid
@@ -203,14 +182,7 @@ SKLSTM_DOUBLE_MATH(sklstm_v8d, sklstm_v8l, v8d)
 #define SK_MR SKLSTM_WIDE_MR
 #define SK_STEP_KC 128
 #include "lstm_tile_impl.h"
-#undef SK_MR
-#undef SK_STEP_KC
 #undef SK_T
-#undef SK_NU
-#undef SK_NAME
-#undef SK_VSIGMOID
-#undef SK_VTANH
-#undef SK_TARGET
 
 /* Which width runs: 64-byte vectors where the CPU has AVX-512 (F, VL, DQ,
  * BW) and SKLSTM_NO_AVX512 is unset or "0"; 32-byte ones otherwise. Decided

@@ -2,7 +2,9 @@
  * One precision and vector width of lstm_tile.h; included once per (SK_T,
  * SK_NU) (see that file for the panel layouts). Rows are the sequences
  * running at the current step; every row-major array has leading dimension H
- * (states) or 4H (gates). SK_TARGET is the functions' instruction set.
+ * (states) or 4H (gates). SK_TARGET is the functions' instruction set,
+ * SK_MR the rows of a register tile, SK_STEP_KC the chunk of the per-step
+ * forward product; all but SK_T are undefined at the end of this file.
  */
 
 typedef SK_T SK_NAME(sk_vec) __attribute__((vector_size(SK_NU * sizeof(SK_T))));
@@ -512,6 +514,14 @@ SK_TARGET static void SK_NAME(sklstm_weight_block)(
     }
 }
 
+/* This instantiation's parameters; the includer keeps SK_T. */
+#undef SK_NU
+#undef SK_NAME
+#undef SK_VSIGMOID
+#undef SK_VTANH
+#undef SK_TARGET
+#undef SK_MR
+#undef SK_STEP_KC
 #undef SK_VEC
 #undef SK_LOADV
 #undef SK_STOREV

@@ -17,6 +17,7 @@ from threadpoolctl import ThreadpoolController
 
 from ._network import Network, PooledHead, StepHead, make_cell
 from ._optimizers import AdamOptimizer, SGDOptimizer, clip_by_global_norm
+from ._products import sum_of_squares
 from ._schedule import PlateauSchedule
 from ._sequences import (
     auto_steps_per_frame,
@@ -484,7 +485,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         if self.alpha:
             scale = self.alpha / len(idx)
             for k in network.penalised(flat):
-                loss += 0.5 * scale * float(np.vdot(flat[k], flat[k]))
+                loss += 0.5 * scale * sum_of_squares(flat[k])
                 grads[k] += scale * flat[k]
         clip_by_global_norm(grads, self.max_grad_norm)
         optimizer.update(flat, grads)

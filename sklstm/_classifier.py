@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseLSTM, log_softmax
+from ._products import dot
 
 
 class LSTMClassifier(ClassifierMixin, BaseLSTM):
@@ -328,7 +329,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         rows = np.arange(len(Y))
         total = weights.sum()
         w = (weights / total if total > 0 else weights).astype(logits.dtype)
-        loss = -float(np.dot(w, log_p[rows, Y]))
+        loss = -dot(w, log_p[rows, Y])
         d_logits = np.exp(log_p)
         d_logits[rows, Y] -= 1
         d_logits *= w[:, None]

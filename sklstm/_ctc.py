@@ -8,6 +8,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 
 from ._base import BaseLSTM, log_softmax
+from ._products import dot
 from .functional import ctc_beam_search, ctc_greedy_decode, ctc_loss
 from .metrics import label_error_rate
 
@@ -251,7 +252,7 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
         total = weights.sum()
         w = weights / (total if total > 0 else 1.0) / per_label
         grad *= w.astype(grad.dtype)[:, None, None]
-        return float(np.dot(w, losses)), grad
+        return dot(w, losses), grad
 
     def _validation_score(self, logits, Y, lengths):
         decoded = ctc_greedy_decode(logits, input_lengths=lengths, blank=_BLANK)

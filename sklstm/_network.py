@@ -13,6 +13,7 @@ pads.
 import numpy as np
 
 from ._packing import PackedPlan
+from ._products import matmul
 from .functional import (
     _gru_packed,
     _gru_packed_backward,
@@ -150,14 +151,14 @@ class PooledHead:
             pooled = np.take_along_axis(padded, arg[:, None, :], axis=1)[:, 0]
         features = np.empty_like(pooled)
         features[plan.order] = pooled
-        return features @ coef.T + intercept, (features, arg)
+        return matmul(features, coef.T) + intercept, (features, arg)
 
     def backward(self, plan, memo, d_logits, coef, out_shape, n_directions):
         """``(d_coef, d_intercept, d_out or None, d_finals)``."""
         features, arg = memo
-        d_coef = d_logits.T @ features
+        d_coef = matmul(d_logits.T, features)
         d_intercept = d_logits.sum(axis=0)
-        d_pooled = (d_logits @ coef)[plan.order]
+        d_pooled = matmul(d_logits, coef)[plan.order]
         if self.pooling == "last":
             H = d_pooled.shape[1] // n_directions
             return d_coef, d_intercept, None, [
@@ -180,7 +181,7 @@ class StepHead:
     per_step = True
 
     def forward(self, plan, out, finals, coef, intercept):
-        logits = out @ coef.T + intercept
+        logits = matmul(out, coef.T) + intercept
         index = plan.padded_index(plan.n_steps)
         padded = np.zeros((plan.lengths.size, plan.n_steps, coef.shape[0]),
                           dtype=logits.dtype)
@@ -190,7 +191,7 @@ class StepHead:
     def backward(self, plan, memo, d_logits, coef, out_shape, n_directions):
         out, index = memo
         d_rows = d_logits.reshape(-1, d_logits.shape[-1])[index]
-        return (d_rows.T @ out, d_rows.sum(axis=0), d_rows @ coef,
+        return (matmul(d_rows.T, out), d_rows.sum(axis=0), matmul(d_rows, coef),
                 [None] * n_directions)
 
 

@@ -7,6 +7,8 @@ from which training can resume (``partial_fit``, ``warm_start``).
 
 import numpy as np
 
+from ._products import sum_of_squares
+
 __all__ = ["AdamOptimizer", "SGDOptimizer", "clip_by_global_norm"]
 
 
@@ -69,7 +71,7 @@ def clip_by_global_norm(grads, max_norm):
 
     Returns the norm before clipping (Pascanu, Mikolov & Bengio, 2013).
     """
-    norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads)))
+    norm = float(np.sqrt(sum(sum_of_squares(g) for g in grads)))
     if max_norm is not None and norm > max_norm:
         scale = max_norm / norm
         for g in grads:

@@ -9,6 +9,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseLSTM
+from ._products import dot
 from ._sequences import fit_standardizer
 
 
@@ -251,7 +252,7 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         total = weights.sum()
         w = (weights / total if total > 0 else weights).astype(pred.dtype)
         per_seq = 0.5 * np.mean(diff * diff, axis=1)
-        return float(np.dot(w, per_seq)), diff * (w[:, None] / diff.shape[1])
+        return dot(w, per_seq), diff * (w[:, None] / diff.shape[1])
 
     def _validation_score(self, pred, Y, lengths):
         return r2_score(Y, pred)

@@ -31,6 +31,7 @@ import numpy as np
 
 from sklstm._core import _ctc, _lstm
 from sklstm._packing import PackedPlan
+from sklstm._products import dot
 from sklstm._sequences import as_float_array as _as_float_array
 from sklstm._sequences import read_arrays
 
@@ -916,7 +917,7 @@ def ctc_loss(logits, targets, *, input_lengths=None, target_lengths=None, blank=
         return losses, grad
     if reduction == "sum":
         return float(losses.sum()), grad
-    return float(np.dot(weights, losses)), grad
+    return dot(weights, losses), grad
 
 
 def ctc_greedy_decode(logits, *, input_lengths=None, blank=0):

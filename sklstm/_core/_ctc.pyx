@@ -29,8 +29,10 @@ from libc.string cimport memset
 
 from cython.parallel cimport parallel, prange, threadid
 
-from ._math cimport sklstm_max_threads
+from ._math cimport sklstm_max_threads, sklstm_omp_init
 from ._typedefs cimport float32_t, float64_t, floating, intp_t
+
+sklstm_omp_init()  # single-threaded in fork children (see sklstm_omp.h)
 
 # Below this, a rescaled frame sum is treated as underflowed (section note above).
 cdef double _TINY = 1e-280

@@ -41,7 +41,7 @@ from libc.stdlib cimport free, malloc
 
 from cython.parallel cimport prange, threadid
 
-from ._math cimport sklstm_max_threads
+from ._math cimport sklstm_max_threads, sklstm_omp_init
 from ._typedefs cimport float32_t, float64_t, floating, intp_t
 
 
@@ -56,6 +56,7 @@ cdef extern from "lstm_tile.h" nogil:
     intp_t sklstm_column_width_f32()
     intp_t sklstm_column_width_f64()
     int sklstm_wide()
+    intp_t sklstm_tile_rows()
     intp_t sklstm_column_blocks_f32(intp_t n)
     intp_t sklstm_column_blocks_f64(intp_t n)
     intp_t sklstm_gate_panel_size_f32(intp_t H, intp_t K)
@@ -81,19 +82,19 @@ cdef extern from "lstm_tile.h" nogil:
         intp_t rows, intp_t D, intp_t H, intp_t ub, const float64_t* X,
         const float64_t* PW, const float64_t* b, float64_t* gates)
     void sklstm_forward_block_f32(
-        intp_t rows, intp_t H, intp_t ub, int kind, const float32_t* operand,
+        intp_t rows, int pair, intp_t H, intp_t ub, int kind, const float32_t* operand,
         const float32_t* PU, float32_t* gates, const float32_t* cprev,
         const float32_t* P, float32_t* cells, float32_t* hidden)
     void sklstm_forward_block_f64(
-        intp_t rows, intp_t H, intp_t ub, int kind, const float64_t* operand,
+        intp_t rows, int pair, intp_t H, intp_t ub, int kind, const float64_t* operand,
         const float64_t* PU, float64_t* gates, const float64_t* cprev,
         const float64_t* P, float64_t* cells, float64_t* hidden)
     void sklstm_columns_block_f32(
-        intp_t rows, intp_t K, intp_t n, intp_t cb, const float32_t* A, intp_t lda,
-        const float32_t* PM, float32_t* out, intp_t ldo)
+        intp_t rows, int pair, intp_t K, intp_t n, intp_t cb, const float32_t* A,
+        intp_t lda, const float32_t* PM, float32_t* out, intp_t ldo)
     void sklstm_columns_block_f64(
-        intp_t rows, intp_t K, intp_t n, intp_t cb, const float64_t* A, intp_t lda,
-        const float64_t* PM, float64_t* out, intp_t ldo)
+        intp_t rows, int pair, intp_t K, intp_t n, intp_t cb, const float64_t* A,
+        intp_t lda, const float64_t* PM, float64_t* out, intp_t ldo)
     void sklstm_backward_gates_f32(
         intp_t rows, intp_t H, intp_t u0, intp_t u1, int kind, const float32_t* gates,
         const float32_t* cprev, const float32_t* cells, const float32_t* d_hidden,
@@ -114,6 +115,7 @@ cdef extern from "lstm_tile.h" nogil:
 
 # The vector width, decided once at import, before any kernel runs.
 _WIDE = bool(sklstm_wide())
+sklstm_omp_init()  # single-threaded in fork children (see sklstm_omp.h)
 
 
 def _vector_bytes():
@@ -122,12 +124,16 @@ def _vector_bytes():
 
 
 cdef enum:
-    # Multiply-adds per thread below which work stays on one thread: an
-    # OpenMP fork/join costs about a microsecond, some 10^5 multiply-adds.
+    # Multiply-adds per call below which a kernel stays on one thread (see
+    # _threads_for).
     _MIN_WORK_PER_THREAD = 1 << 17
     # Rows per block of the products before and after the time loop (a
-    # multiple of the micro-kernel's 3 rows).
+    # multiple of the micro-kernel's 3 and 6 rows).
     _ROW_CHUNK = 96
+    # Pieces of the batch per thread in the time loop: more pieces than
+    # threads, handed out as threads come free, so that a thread slowed by
+    # another process on its core does less of the work.
+    _PIECES_PER_THREAD = 4
 
 
 cdef inline int _threads_for(intp_t work, intp_t n_items) noexcept nogil:
@@ -139,6 +145,43 @@ cdef inline int _threads_for(intp_t work, intp_t n_items) noexcept nogil:
     if n > max_threads:
         n = max_threads
     return <int>n if n > 1 else 1
+
+
+cdef intp_t _split_batch(
+    const intp_t* batch_sizes, intp_t T, intp_t N, int n_threads, intp_t grain,
+    intp_t* bounds,
+) noexcept nogil:
+    """Cut the batch's sequences into pieces of about equal numbers of steps.
+
+    Sequence ``j`` runs while ``batch_sizes[t] > j``; piece ``p`` is the
+    sequences ``bounds[p] <= j < bounds[p + 1]``, and cuts fall on multiples
+    of ``grain`` rows (the micro-kernel's tile) where there are enough tiles
+    for ``_PIECES_PER_THREAD`` pieces per thread, on any row otherwise.
+    ``bounds`` has room for ``_PIECES_PER_THREAD * n_threads + 1`` values;
+    returns the number of pieces.
+    """
+    cdef intp_t B = batch_sizes[0], j, k = 1, n_pieces = 0, t_end = T, done = 0
+    cdef intp_t n = (B + grain - 1) // grain
+    if n >= 2 * n_threads:
+        n = min(n, _PIECES_PER_THREAD * n_threads)
+    else:
+        n = n_threads
+        grain = 1
+    bounds[0] = 0
+    for j in range(B - 1):
+        while t_end > 0 and batch_sizes[t_end - 1] <= j:
+            t_end -= 1
+        done += t_end                   # steps of sequences [0, j]
+        if (j + 1) % grain == 0 and done * n >= k * N:
+            n_pieces += 1
+            bounds[n_pieces] = j + 1
+            while k < n and done * n >= k * N:
+                k += 1
+            if k == n:
+                break
+    n_pieces += 1
+    bounds[n_pieces] = B
+    return n_pieces
 
 
 # --- precision dispatch: one inline wrapper per C entry point -----------------
@@ -228,26 +271,26 @@ cdef inline void _project(
 
 
 cdef inline void _forward_step(
-    intp_t ub, intp_t rows, intp_t H, int kind, const floating* operand,
+    intp_t ub, intp_t rows, bint pair, intp_t H, int kind, const floating* operand,
     const floating* PU, floating* gates, const floating* cprev, const floating* P,
     floating* cells, floating* hidden,
 ) noexcept nogil:
     if floating is float:
-        sklstm_forward_block_f32(rows, H, ub, kind, operand, PU, gates, cprev, P,
-                                 cells, hidden)
+        sklstm_forward_block_f32(rows, pair, H, ub, kind, operand, PU, gates, cprev,
+                                 P, cells, hidden)
     else:
-        sklstm_forward_block_f64(rows, H, ub, kind, operand, PU, gates, cprev, P,
-                                 cells, hidden)
+        sklstm_forward_block_f64(rows, pair, H, ub, kind, operand, PU, gates, cprev,
+                                 P, cells, hidden)
 
 
 cdef inline void _columns(
-    intp_t rows, intp_t K, intp_t n, intp_t cb, const floating* A, intp_t lda,
-    const floating* PM, floating* out, intp_t ldo,
+    intp_t rows, bint pair, intp_t K, intp_t n, intp_t cb, const floating* A,
+    intp_t lda, const floating* PM, floating* out, intp_t ldo,
 ) noexcept nogil:
     if floating is float:
-        sklstm_columns_block_f32(rows, K, n, cb, A, lda, PM, out, ldo)
+        sklstm_columns_block_f32(rows, pair, K, n, cb, A, lda, PM, out, ldo)
     else:
-        sklstm_columns_block_f64(rows, K, n, cb, A, lda, PM, out, ldo)
+        sklstm_columns_block_f64(rows, pair, K, n, cb, A, lda, PM, out, ldo)
 
 
 cdef inline void _backward_gates(
@@ -264,29 +307,6 @@ cdef inline void _backward_gates(
                                   d_hidden, dh_carry, dc_carry, P, dgates)
 
 
-cdef inline void _backward_step(
-    intp_t cb, intp_t rows, intp_t prev_rows, intp_t H, int kind,
-    const floating* P,              # IN  (3, H) peephole weights, read with the flag
-    const floating* dgates,         # IN  (rows, 4H) of step t
-    const floating* PU,             # IN  column panels of U
-    floating* dh_carry,             # IN/OUT (B, H): dL/dh_{t-1} of these units out
-    floating* dc_carry,             # IN/OUT (B, H)
-    const floating* prev_gates,     # IN  (prev_rows, 4H) of step t - 1
-    const floating* prev_cprev,     # IN  c_{t-2} (or c0)
-    const floating* prev_cells,     # IN  c_{t-1}
-    const floating* prev_d_hidden,  # IN  dL/dh_{t-1} from above
-    floating* prev_dgates,          # OUT (prev_rows, 4H) of step t - 1
-) noexcept nogil:
-    """dh_{t-1} for column block cb of units, then step t - 1's gate derivatives
-    there."""
-    cdef intp_t width = _column_width(<floating*>NULL)  # units per column block
-    cdef intp_t u0 = cb * width, u1 = min(H, u0 + width)
-    _columns(rows, 4 * H, H, cb, dgates, 4 * H, PU, dh_carry, H)
-    if prev_rows > 0:
-        _backward_gates(prev_rows, H, u0, u1, kind, prev_gates, prev_cprev,
-                        prev_cells, prev_d_hidden, dh_carry, dc_carry, P, prev_dgates)
-
-
 cdef inline void _input_gradient(
     intp_t item, intp_t n_blocks, intp_t N, intp_t D, intp_t H,
     const floating* dgates, const floating* PW, floating* dX,
@@ -294,7 +314,7 @@ cdef inline void _input_gradient(
     """Item = (row chunk, column block) of dX = dgates W."""
     cdef intp_t r0 = (item // n_blocks) * _ROW_CHUNK, cb = item % n_blocks
     cdef intp_t rows = min(_ROW_CHUNK, N - r0)
-    _columns(rows, 4 * H, D, cb, dgates + r0 * 4 * H, 4 * H, PW, dX + r0 * D, D)
+    _columns(rows, True, 4 * H, D, cb, dgates + r0 * 4 * H, 4 * H, PW, dX + r0 * D, D)
 
 
 cdef inline void _weight_gradient(
@@ -319,6 +339,111 @@ cdef inline void _weight_gradient(
         sklstm_weight_block_f64(N, 4 * H, m, cb, Ap, dgates, out, sums, scratch)
 
 
+# --- the time loops, one piece of the batch at a time ------------------------------
+
+cdef void _forward_piece(
+    intp_t j0, intp_t j1, intp_t T, const intp_t* batch_sizes, intp_t H,
+    intp_t n_blocks, int kind, const floating* h0, const floating* c0,
+    const floating* PU, const floating* P, floating* gates, floating* cells,
+    floating* hidden,
+) noexcept nogil:
+    """The forward time loop of sequences ``j0 <= j < j1``, every unit block.
+
+    Sequence ``j``'s step ``t`` is packed row ``offset_t + j``: the piece's
+    running rows at each step are contiguous, and no other piece reads them.
+    """
+    cdef intp_t t, ub, Bt, rows, G = 4 * H, offset = 0, prev_offset = 0
+    cdef bint cell_input = (kind & SKLSTM_CELL_INPUT) != 0
+    cdef const floating* h_prev
+    cdef const floating* c_prev
+    for t in range(T):
+        Bt = batch_sizes[t]
+        if Bt <= j0:
+            break
+        rows = min(j1, Bt) - j0
+        if t == 0:
+            h_prev = h0 + j0 * H
+            c_prev = c0 + j0 * H
+        else:
+            h_prev = hidden + (prev_offset + j0) * H
+            c_prev = cells + (prev_offset + j0) * H
+        for ub in range(n_blocks):
+            # pair: a step of one row in all is that row's alone at any
+            # thread count (see sk_kernel)
+            _forward_step(ub, rows, Bt == 1, H, kind,
+                          c_prev if cell_input else h_prev, PU,
+                          gates + (offset + j0) * G, c_prev, P,
+                          cells + (offset + j0) * H, hidden + (offset + j0) * H)
+        prev_offset = offset
+        offset += Bt
+
+
+cdef void _backward_piece(
+    intp_t j0, intp_t j1, intp_t T, const intp_t* batch_sizes, const intp_t* offsets,
+    intp_t N, intp_t H, intp_t n_unit_blocks, int kind, const floating* P,
+    const floating* h0, const floating* c0, const floating* gates,
+    const floating* cells, const floating* hidden, const floating* d_hidden,
+    const floating* PU, floating* dh_carry, floating* dc_carry, floating* dgates,
+    floating* Hp,
+) noexcept nogil:
+    """Backpropagation through time of sequences ``j0 <= j < j1``: their gate
+    derivatives at every step, their carries, and the rows of ``Hp`` (what
+    ``U`` multiplied, in tile layout) for the weight gradients."""
+    cdef intp_t G = 4 * H, width = _column_width(<floating*>NULL)
+    cdef intp_t t, cb, u0, u1, rows, prev_rows, at, prev_at
+    cdef bint cell_input = (kind & SKLSTM_CELL_INPUT) != 0
+    cdef const floating* c_prev
+    cdef const floating* operand
+    dh_carry += j0 * H
+    dc_carry += j0 * H
+    # The piece's last step, and its gate derivatives; each iteration below
+    # then forms dh_{t-1} = dgates_t U and, block by block of units, the gate
+    # derivatives of step t - 1, which need only those units of dh_{t-1}.
+    t = T - 1
+    while batch_sizes[t] <= j0:
+        t -= 1
+    at = offsets[t] + j0
+    c_prev = c0 + j0 * H if t == 0 else cells + (offsets[t - 1] + j0) * H
+    _backward_gates(min(j1, batch_sizes[t]) - j0, H, 0, H, kind, gates + at * G,
+                    c_prev, cells + at * H, d_hidden + at * H, dh_carry, dc_carry,
+                    P, dgates + at * G)
+    while t >= 0:
+        rows = min(j1, batch_sizes[t]) - j0
+        at = offsets[t] + j0
+        prev_rows = min(j1, batch_sizes[t - 1]) - j0 if t > 0 else 0
+        prev_at = offsets[t - 1] + j0 if t > 0 else 0
+        if t <= 1:
+            c_prev = c0 + j0 * H
+        else:
+            c_prev = cells + (offsets[t - 2] + j0) * H
+        for cb in range(n_unit_blocks):
+            u0 = cb * width
+            u1 = min(H, u0 + width)
+            _columns(rows, batch_sizes[t] == 1, G, H, cb, dgates + at * G, G, PU,
+                     dh_carry, H)
+            if prev_rows > 0:
+                _backward_gates(prev_rows, H, u0, u1, kind, gates + prev_at * G,
+                                c_prev, cells + prev_at * H, d_hidden + prev_at * H,
+                                dh_carry, dc_carry, P, dgates + prev_at * G)
+        # What U multiplied at step t (h_{t-1}, or c_{t-1}), for dU after the
+        # loop.
+        if t == 0:
+            operand = (c0 if cell_input else h0) + j0 * H
+        else:
+            operand = (cells if cell_input else hidden) + prev_at * H
+        _pack_tiles(rows, H, operand, H, N, at, Hp)
+        t -= 1
+
+
+cdef int _loop_threads(
+    const intp_t[::1] batch_sizes, intp_t work,
+) noexcept nogil:
+    """Threads for a time loop of ``work`` multiply-adds over this batch: at
+    least two sequences per thread (one row alone runs the micro-kernel at
+    half speed)."""
+    return _threads_for(work, batch_sizes[0] // 2) if batch_sizes.shape[0] else 1
+
+
 # --- kernels --------------------------------------------------------------------
 
 def lstm_forward(
@@ -340,50 +465,46 @@ def lstm_forward(
     and multiplies ``c_{t-1}``."""
     cdef intp_t N = X.shape[0], D = X.shape[1], H = U.shape[1], G = 4 * H
     cdef intp_t T = batch_sizes.shape[0]
-    cdef intp_t t, item, Bt, offset = 0, prev_offset = 0
+    cdef intp_t p, item, n_pieces
     cdef intp_t n_blocks = _unit_blocks(H, <floating*>NULL)
     cdef intp_t n_items = (N + _ROW_CHUNK - 1) // _ROW_CHUNK * n_blocks
     cdef int n_threads
-    cdef bint cell_input = (kind & SKLSTM_CELL_INPUT) != 0
-    cdef const floating* h_prev
-    cdef const floating* c_prev
-    cdef const floating* operand
     cdef floating* PU = NULL
     cdef floating* PW = NULL
+    cdef intp_t* bounds = NULL
     with nogil:
         PU = _packed_gates(&U[0, 0], H, H)
         PW = _packed_gates(&W[0, 0], H, D)
-        if PU != NULL and PW != NULL:
+        n_threads = _loop_threads(batch_sizes, N * G * H)
+        bounds = <intp_t*>malloc((_PIECES_PER_THREAD * n_threads + 1) * sizeof(intp_t))
+        if PU != NULL and PW != NULL and bounds != NULL and N > 0:
             # The input projection of every step at once.
             n_threads = _threads_for(N * G * D, n_items)
             if n_threads == 1:
                 for item in range(n_items):
                     _project(item, n_blocks, N, D, H, &X[0, 0], PW, &b[0], &gates[0, 0])
             else:
-                for item in prange(n_items, num_threads=n_threads, schedule="static"):
+                for item in prange(n_items, num_threads=n_threads, schedule="dynamic"):
                     _project(item, n_blocks, N, D, H, &X[0, 0], PW, &b[0], &gates[0, 0])
-            for t in range(T):
-                Bt = batch_sizes[t]
-                h_prev = &h0[0, 0] if t == 0 else &hidden[prev_offset, 0]
-                c_prev = &c0[0, 0] if t == 0 else &cells[prev_offset, 0]
-                operand = c_prev if cell_input else h_prev
-                n_threads = _threads_for(Bt * G * H, n_blocks)
-                if n_threads == 1:
-                    for item in range(n_blocks):
-                        _forward_step(item, Bt, H, kind, operand, PU,
-                                      &gates[offset, 0], c_prev, &P[0, 0],
-                                      &cells[offset, 0], &hidden[offset, 0])
-                else:
-                    for item in prange(n_blocks, num_threads=n_threads,
-                                       schedule="static"):
-                        _forward_step(item, Bt, H, kind, operand, PU,
-                                      &gates[offset, 0], c_prev, &P[0, 0],
-                                      &cells[offset, 0], &hidden[offset, 0])
-                prev_offset = offset
-                offset += Bt
+            # The time loop, in pieces of the batch that share no rows: no
+            # thread waits for another until the end.
+            n_threads = _loop_threads(batch_sizes, N * G * H)
+            if n_threads == 1:
+                _forward_piece(0, batch_sizes[0], T, &batch_sizes[0], H, n_blocks,
+                               kind, &h0[0, 0], &c0[0, 0], PU, &P[0, 0],
+                               &gates[0, 0], &cells[0, 0], &hidden[0, 0])
+            else:
+                n_pieces = _split_batch(&batch_sizes[0], T, N, n_threads,
+                                        sklstm_tile_rows(), bounds)
+                for p in prange(n_pieces, num_threads=n_threads, schedule="dynamic",
+                                chunksize=1):
+                    _forward_piece(bounds[p], bounds[p + 1], T, &batch_sizes[0], H,
+                                   n_blocks, kind, &h0[0, 0], &c0[0, 0], PU, &P[0, 0],
+                                   &gates[0, 0], &cells[0, 0], &hidden[0, 0])
     free(PU)
     free(PW)
-    if PU == NULL or PW == NULL:
+    free(bounds)
+    if PU == NULL or PW == NULL or bounds == NULL:
         raise MemoryError("not enough memory to pack the LSTM weights")
     return 0
 
@@ -421,16 +542,15 @@ def lstm_backward(
     """
     cdef intp_t N = X.shape[0], D = X.shape[1], H = U.shape[1], G = 4 * H
     cdef intp_t T = batch_sizes.shape[0]
-    cdef intp_t t, item, Bt, offset, prev_offset, prev_rows, n_items
+    cdef intp_t t, p, item, n_items, n_pieces
     cdef intp_t n_unit_blocks = _column_blocks(H, <floating*>NULL)
     cdef intp_t n_input_blocks = _column_blocks(D, <floating*>NULL)
     cdef intp_t n_gate_blocks = _column_blocks(G, <floating*>NULL)
     cdef intp_t scratch_size
-    cdef int n_threads, max_threads = sklstm_max_threads()
-    cdef bint ok, cell_input = (kind & SKLSTM_CELL_INPUT) != 0
-    cdef const floating* c_prev
-    cdef const floating* operand
+    cdef int n_threads, loop_threads, max_threads = sklstm_max_threads()
+    cdef bint ok
     cdef intp_t* offsets = NULL
+    cdef intp_t* bounds = NULL
     cdef floating* PU = NULL
     cdef floating* PW = NULL
     cdef floating* scratch = NULL
@@ -441,60 +561,41 @@ def lstm_backward(
     else:
         scratch_size = sklstm_weight_scratch_size_f64(max(D, H))
     with nogil:
+        loop_threads = _loop_threads(batch_sizes, N * G * H)
         PU = _packed_columns(&U[0, 0], G, H)
         PW = _packed_columns(&W[0, 0], G, D)
         offsets = <intp_t*>malloc((T + 1) * sizeof(intp_t))
+        bounds = <intp_t*>malloc(
+            (_PIECES_PER_THREAD * loop_threads + 1) * sizeof(intp_t))
         scratch = <floating*>malloc(max_threads * scratch_size * sizeof(floating))
         Hp = _tile_buffer(N, H, <floating*>NULL)
         Xp = _tile_buffer(N, D, <floating*>NULL)
-        ok = (PU != NULL and PW != NULL and offsets != NULL and scratch != NULL
-              and Hp != NULL and Xp != NULL)
+        ok = (PU != NULL and PW != NULL and offsets != NULL and bounds != NULL
+              and scratch != NULL and Hp != NULL and Xp != NULL)
         if ok:
             offsets[0] = 0
             for t in range(T):
                 offsets[t + 1] = offsets[t] + batch_sizes[t]
-            # Gate derivatives of the last step; each iteration below then forms
-            # dh_{t-1} = dgates_t U and, block by block of units, the gate
-            # derivatives of step t - 1, which need only those units of dh_{t-1}.
-            t = T - 1
-            c_prev = &c0[0, 0] if t == 0 else &cells[offsets[t - 1], 0]
-            _backward_gates(batch_sizes[t], H, 0, H, kind, &gates[offsets[t], 0],
-                            c_prev, &cells[offsets[t], 0], &d_hidden[offsets[t], 0],
-                            &dh_carry[0, 0], &dc_carry[0, 0], &P[0, 0],
-                            &dgates[offsets[t], 0])
-            for t in range(T - 1, -1, -1):
-                Bt = batch_sizes[t]
-                offset = offsets[t]
-                prev_offset = offsets[t - 1] if t > 0 else 0
-                prev_rows = batch_sizes[t - 1] if t > 0 else 0
-                c_prev = &c0[0, 0] if t <= 1 else &cells[offsets[t - 2], 0]
-                n_threads = _threads_for(Bt * G * H, n_unit_blocks)
-                if n_threads == 1:
-                    for item in range(n_unit_blocks):
-                        _backward_step(item, Bt, prev_rows, H, kind, &P[0, 0],
-                                       &dgates[offset, 0], PU,
-                                       &dh_carry[0, 0], &dc_carry[0, 0],
-                                       &gates[prev_offset, 0], c_prev,
-                                       &cells[prev_offset, 0],
-                                       &d_hidden[prev_offset, 0],
-                                       &dgates[prev_offset, 0])
-                else:
-                    for item in prange(n_unit_blocks, num_threads=n_threads,
-                                       schedule="static"):
-                        _backward_step(item, Bt, prev_rows, H, kind, &P[0, 0],
-                                       &dgates[offset, 0], PU,
-                                       &dh_carry[0, 0], &dc_carry[0, 0],
-                                       &gates[prev_offset, 0], c_prev,
-                                       &cells[prev_offset, 0],
-                                       &d_hidden[prev_offset, 0],
-                                       &dgates[prev_offset, 0])
-                # What U multiplied at step t (h_{t-1}, or c_{t-1}), for dU after
-                # the loop.
-                if cell_input:
-                    operand = &c0[0, 0] if t == 0 else &cells[prev_offset, 0]
-                else:
-                    operand = &h0[0, 0] if t == 0 else &hidden[prev_offset, 0]
-                _pack_tiles(Bt, H, operand, H, N, offset, Hp)
+            # The time loop, in pieces of the batch that share no rows.
+            if N == 0:
+                pass
+            elif loop_threads == 1:
+                _backward_piece(0, batch_sizes[0], T, &batch_sizes[0], offsets, N, H,
+                                n_unit_blocks, kind, &P[0, 0], &h0[0, 0], &c0[0, 0],
+                                &gates[0, 0], &cells[0, 0], &hidden[0, 0],
+                                &d_hidden[0, 0], PU, &dh_carry[0, 0],
+                                &dc_carry[0, 0], &dgates[0, 0], Hp)
+            else:
+                n_pieces = _split_batch(&batch_sizes[0], T, N, loop_threads,
+                                        sklstm_tile_rows(), bounds)
+                for p in prange(n_pieces, num_threads=loop_threads,
+                                schedule="dynamic", chunksize=1):
+                    _backward_piece(bounds[p], bounds[p + 1], T, &batch_sizes[0],
+                                    offsets, N, H, n_unit_blocks, kind, &P[0, 0],
+                                    &h0[0, 0], &c0[0, 0], &gates[0, 0], &cells[0, 0],
+                                    &hidden[0, 0], &d_hidden[0, 0], PU,
+                                    &dh_carry[0, 0], &dc_carry[0, 0], &dgates[0, 0],
+                                    Hp)
 
             # dX = dgates W, by (row chunk, column block).
             if dX.shape[0] > 0:
@@ -506,7 +607,7 @@ def lstm_backward(
                                         PW, &dX[0, 0])
                 else:
                     for item in prange(n_items, num_threads=n_threads,
-                                       schedule="static"):
+                                       schedule="dynamic"):
                         _input_gradient(item, n_input_blocks, N, D, H, &dgates[0, 0],
                                         PW, &dX[0, 0])
             # dW (with db) and dU, by column block of the 4H gates.
@@ -518,16 +619,56 @@ def lstm_backward(
                     _weight_gradient(item, N, D, H, Xp, Hp, &dgates[0, 0], &dW[0, 0],
                                      &dU[0, 0], &db[0], scratch)
             else:
-                for item in prange(n_items, num_threads=n_threads, schedule="static"):
+                for item in prange(n_items, num_threads=n_threads, schedule="dynamic"):
                     _weight_gradient(item, N, D, H, Xp, Hp, &dgates[0, 0], &dW[0, 0],
                                      &dU[0, 0], &db[0],
                                      scratch + threadid() * scratch_size)
     free(PU)
     free(PW)
     free(offsets)
+    free(bounds)
     free(scratch)
     free(Hp)
     free(Xp)
     if not ok:
         raise MemoryError("not enough memory for the LSTM backward pass")
+    return 0
+
+
+def matmul(
+    const floating[:, ::1] A,           # IN  (m, K)
+    const floating[:, ::1] B,           # IN  (K, n)
+    floating[:, ::1] out,               # OUT (m, n)
+):
+    """``out = A @ B`` on the micro-kernel of the recurrent products.
+
+    For the products of the training step outside the recurrent layers (the
+    output layer and its gradient): unlike a BLAS call, each output element
+    is summed in one fixed order whatever the thread count, so that ``fit``
+    gives the same bits under any thread limit, and the work runs in this
+    module's OpenMP threads rather than in a second pool.
+    """
+    cdef intp_t m = A.shape[0], K = A.shape[1], n = B.shape[1]
+    cdef intp_t item, r0, rows, cb
+    cdef intp_t n_blocks = _column_blocks(n, <floating*>NULL)
+    cdef intp_t n_items = (m + _ROW_CHUNK - 1) // _ROW_CHUNK * n_blocks
+    cdef int n_threads
+    cdef floating* PB = NULL
+    if m == 0 or n == 0:
+        return 0
+    if K == 0:
+        out[:, :] = 0
+        return 0
+    with nogil:
+        PB = _packed_columns(&B[0, 0], K, n)
+        if PB != NULL:
+            n_threads = _threads_for(m * K * n, n_items)
+            for item in prange(n_items, num_threads=n_threads, schedule="dynamic"):
+                r0 = (item // n_blocks) * _ROW_CHUNK
+                rows = min(<intp_t>_ROW_CHUNK, m - r0)
+                cb = item % n_blocks
+                _columns(rows, True, K, n, cb, &A[r0, 0], K, PB, &out[r0, 0], n)
+    free(PB)
+    if PB == NULL:
+        raise MemoryError("not enough memory to pack a matrix product")
     return 0

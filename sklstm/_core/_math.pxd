@@ -4,6 +4,8 @@ from ._typedefs cimport float32_t, float64_t, intp_t
 
 cdef extern from "sklstm_omp.h" nogil:
     int sklstm_max_threads()
+    void sklstm_omp_init()
+    int sklstm_is_fork_child()
     int SKLSTM_HAS_OPENMP
 
 

@@ -2,10 +2,12 @@
 import numpy as np
 
 from ._math cimport SKLSTM_HAS_OPENMP, sklstm_activation_f32, sklstm_activation_f64
-from ._math cimport sklstm_max_threads, sklstm_wide
+from ._math cimport sklstm_is_fork_child, sklstm_max_threads, sklstm_omp_init
+from ._math cimport sklstm_wide
 from ._typedefs cimport float32_t, float64_t
 
 sklstm_wide()  # the vector width, decided at import
+sklstm_omp_init()
 
 
 def _py_sigmoid(x):
@@ -37,6 +39,11 @@ def _activation(x, int kind):
 def _max_threads():
     """The number of threads a kernel would use now (OpenMP's current limit)."""
     return sklstm_max_threads()
+
+
+def _is_fork_child():
+    """Whether this process was forked after the module was imported."""
+    return bool(sklstm_is_fork_child())
 
 
 def _has_openmp():

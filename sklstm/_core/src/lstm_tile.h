@@ -206,6 +206,11 @@ static inline int sklstm_wide(void) {
     return sklstm_wide_state;
 }
 
+/* Rows of the register tile of the width that runs. */
+static inline ptrdiff_t sklstm_tile_rows(void) {
+    return sklstm_wide() ? SKLSTM_WIDE_MR : SKLSTM_MR;
+}
+
 /* The kernels' entry points, each calling the width that runs. */
 #define SKLSTM_ENTRY_POINTS(P, T)                                                   \
     static inline void sklstm_activation_##P(int kind, const T* x, T* y, ptrdiff_t n) {    \
@@ -261,23 +266,24 @@ static inline int sklstm_wide(void) {
         if (sklstm_wide()) sklstm_project_block_##P##_w(rows, D, H, ub, X, PW, b, gates); \
         else sklstm_project_block_##P##_n(rows, D, H, ub, X, PW, b, gates);         \
     }                                                                               \
-    static inline void sklstm_forward_block_##P(ptrdiff_t rows, ptrdiff_t H, ptrdiff_t ub, \
-                                         int kind, const T* operand, const T* PU,   \
-                                         T* gates, const T* cprev, const T* Pp,     \
-                                         T* cells, T* hidden) {                     \
+    static inline void sklstm_forward_block_##P(ptrdiff_t rows, int pair, ptrdiff_t H,     \
+                                         ptrdiff_t ub, int kind, const T* operand,  \
+                                         const T* PU, T* gates, const T* cprev,     \
+                                         const T* Pp, T* cells, T* hidden) {        \
         if (sklstm_wide())                                                          \
-            sklstm_forward_block_##P##_w(rows, H, ub, kind, operand, PU, gates,     \
-                                         cprev, Pp, cells, hidden);                 \
+            sklstm_forward_block_##P##_w(rows, pair, H, ub, kind, operand, PU,      \
+                                         gates, cprev, Pp, cells, hidden);          \
         else                                                                        \
-            sklstm_forward_block_##P##_n(rows, H, ub, kind, operand, PU, gates,     \
-                                         cprev, Pp, cells, hidden);                 \
+            sklstm_forward_block_##P##_n(rows, pair, H, ub, kind, operand, PU,      \
+                                         gates, cprev, Pp, cells, hidden);          \
     }                                                                               \
-    static inline void sklstm_columns_block_##P(ptrdiff_t rows, ptrdiff_t K, ptrdiff_t n,  \
-                                         ptrdiff_t cb, const T* A, ptrdiff_t lda,   \
-                                         const T* PM, T* out, ptrdiff_t ldo) {      \
+    static inline void sklstm_columns_block_##P(ptrdiff_t rows, int pair, ptrdiff_t K,     \
+                                         ptrdiff_t n, ptrdiff_t cb, const T* A,     \
+                                         ptrdiff_t lda, const T* PM, T* out,        \
+                                         ptrdiff_t ldo) {                           \
         if (sklstm_wide())                                                          \
-            sklstm_columns_block_##P##_w(rows, K, n, cb, A, lda, PM, out, ldo);     \
-        else sklstm_columns_block_##P##_n(rows, K, n, cb, A, lda, PM, out, ldo);    \
+            sklstm_columns_block_##P##_w(rows, pair, K, n, cb, A, lda, PM, out, ldo); \
+        else sklstm_columns_block_##P##_n(rows, pair, K, n, cb, A, lda, PM, out, ldo); \
     }                                                                               \
     static inline void sklstm_backward_gates_##P(                                          \
         ptrdiff_t rows, ptrdiff_t H, ptrdiff_t u0, ptrdiff_t u1, int kind,          \

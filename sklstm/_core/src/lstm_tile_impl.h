@@ -60,17 +60,21 @@ SK_TARGET static void SK_NAME(sklstm_activation)(int kind, const SK_T* x, SK_T* 
 }
 
 /* The micro-kernel of every product here, on a tile of mr (<= MR) rows and
- * 4 vectors of columns:
+ * 4 vectors of columns (pair: see the one-row case below):
  *     acc[r][v] += sum_k A[r * ars + k * aks] * P[k * pks + v * NU : +NU]
  * A is read by broadcast, so it may be strided either way (rows of a
  * row-major matrix, or columns of one for transposed products). */
-SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const SK_T* A, ptrdiff_t ars,
-                                      ptrdiff_t aks, ptrdiff_t K, const SK_T* P,
-                                      ptrdiff_t pks, SK_VEC acc[SK_MR][4]) {
+SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const int pair, const SK_T* A,
+                                      ptrdiff_t ars, ptrdiff_t aks, ptrdiff_t K,
+                                      const SK_T* P, ptrdiff_t pks,
+                                      SK_VEC acc[SK_MR][4]) {
     ptrdiff_t k = 0;
-    if (mr == 1) {
+    if (mr == 1 && pair) {
         /* One row has only 4 independent sums, too few to hide the FMA
-         * latency: alternate two sets of them over k, then add the sets. */
+         * latency: alternate two sets of them over k, then add the sets.
+         * This sums in another order than a row of a larger tile, so callers
+         * ask for it (pair) only where the same row never falls in a larger
+         * tile at another thread count. */
         SK_VEC odd[4] = {SK_SPLAT(0), SK_SPLAT(0), SK_SPLAT(0), SK_SPLAT(0)};
         for (; k + 1 < K; k += 2) {
             const SK_T* p = P + k * pks;
@@ -102,7 +106,7 @@ SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const SK_T* A, ptrdiff_t ars
 /* Rows [0, mr) of one forward step tile, units u0 .. u0+nu of every gate:
  * gates (x W^T + b on entry) += h_{t-1} U^T. */
 SKLSTM_INLINE void SK_NAME(sk_forward_tile)(
-    const int mr, ptrdiff_t H, ptrdiff_t K, ptrdiff_t u0, ptrdiff_t nu,
+    const int mr, const int pair, ptrdiff_t H, ptrdiff_t K, ptrdiff_t u0, ptrdiff_t nu,
     const SK_T* hprev, const SK_T* P, SK_T* gates) {
     SK_VEC acc[SK_MR][4];
 #pragma GCC unroll 8
@@ -110,7 +114,7 @@ SKLSTM_INLINE void SK_NAME(sk_forward_tile)(
 #pragma GCC unroll 4
         for (int g = 0; g < 4; ++g)
             acc[r][g] = SK_NAME(sk_loadv)(gates + r * 4 * H + g * H + u0, nu);
-    SK_NAME(sk_kernel)(mr, hprev, H, 1, K, P, 4 * SK_NU, acc);
+    SK_NAME(sk_kernel)(mr, pair, hprev, H, 1, K, P, 4 * SK_NU, acc);
 #pragma GCC unroll 8
     for (int r = 0; r < mr; ++r)
 #pragma GCC unroll 4
@@ -280,7 +284,7 @@ SK_TARGET static void SK_NAME(sklstm_project_block)(
         _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                 \
             _Pragma("GCC unroll 4") for (int g = 0; g < 4; ++g)                \
                 acc[r][g] = bias[g];                                           \
-        SK_NAME(sk_kernel)((mr), X + (r0) * D, D, 1, D, P, 4 * SK_NU, acc);    \
+        SK_NAME(sk_kernel)((mr), 1, X + (r0) * D, D, 1, D, P, 4 * SK_NU, acc); \
         _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                 \
             _Pragma("GCC unroll 4") for (int g = 0; g < 4; ++g)                \
                 SK_NAME(sk_storev)(gates + ((r0) + r) * 4 * H + g * H + u0,    \
@@ -299,7 +303,7 @@ SK_TARGET static void SK_NAME(sklstm_project_block)(
  * chains overlap, where applied to each register tile they stalled the
  * products (measured 1.4x faster steps at H = 64). */
 SK_TARGET static void SK_NAME(sklstm_forward_block)(
-    ptrdiff_t rows, ptrdiff_t H, ptrdiff_t ub, int kind, const SK_T* operand,
+    ptrdiff_t rows, int pair, ptrdiff_t H, ptrdiff_t ub, int kind, const SK_T* operand,
     const SK_T* PU, SK_T* gates, const SK_T* cprev, const SK_T* P, SK_T* cells,
     SK_T* hidden) {
     const ptrdiff_t u0 = ub * SK_NU, nu = H - u0 < SK_NU ? H - u0 : SK_NU;
@@ -310,7 +314,7 @@ SK_TARGET static void SK_NAME(sklstm_forward_block)(
     for (ptrdiff_t k0 = 0; k0 < H; k0 += SK_STEP_KC) {
         const ptrdiff_t kc = H - k0 < SK_STEP_KC ? H - k0 : SK_STEP_KC;
 #define SK_TILE(mr, r0)                                                          \
-    SK_NAME(sk_forward_tile)((mr), H, kc, u0, nu, operand + (r0) * H + k0,        \
+    SK_NAME(sk_forward_tile)((mr), pair, H, kc, u0, nu, operand + (r0) * H + k0,  \
                              PB + k0 * 4 * SK_NU, gates + (r0) * 4 * H)
         SK_FOR_ROW_TILES(rows, SK_TILE);
 #undef SK_TILE
@@ -344,7 +348,7 @@ SK_TARGET static void SK_NAME(sklstm_forward_block)(
 /* out[:, columns of block cb] = A @ M for rows [0, rows), where PM holds the
  * column panels of M (K, n): dh_{t-1} = dgates_t U per step, and dX = dgates W. */
 SK_TARGET static void SK_NAME(sklstm_columns_block)(
-    ptrdiff_t rows, ptrdiff_t K, ptrdiff_t n, ptrdiff_t cb, const SK_T* A,
+    ptrdiff_t rows, int pair, ptrdiff_t K, ptrdiff_t n, ptrdiff_t cb, const SK_T* A,
     ptrdiff_t lda, const SK_T* PM, SK_T* out, ptrdiff_t ldo) {
     const ptrdiff_t width = 4 * SK_NU, c0 = cb * width;
     const ptrdiff_t nc = n - c0 < width ? n - c0 : width;
@@ -355,7 +359,7 @@ SK_TARGET static void SK_NAME(sklstm_columns_block)(
         _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                    \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                   \
                 acc[r][v] = SK_SPLAT(0);                                          \
-        SK_NAME(sk_kernel)((mr), A + (r0) * lda, lda, 1, K, P, width, acc);       \
+        SK_NAME(sk_kernel)((mr), pair, A + (r0) * lda, lda, 1, K, P, width, acc); \
         _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                    \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                   \
                 SK_NAME(sk_storev)(out + ((r0) + r) * ldo + c0 + v * SK_NU,       \
@@ -496,7 +500,7 @@ SK_TARGET static void SK_NAME(sklstm_weight_block)(
         _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                   \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                  \
                 acc[r][v] = SK_LOADV(acc_out + ((r0) + r) * width + v * SK_NU);  \
-        SK_NAME(sk_kernel)((mr), Ap + (r0) * N + k0 * SK_MR, 1, SK_MR,   \
+        SK_NAME(sk_kernel)((mr), 1, Ap + (r0) * N + k0 * SK_MR, 1, SK_MR, \
                            kc, panel, width, acc);                               \
         _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                   \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                  \

@@ -34,7 +34,7 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from bench_lstm import CONFIGS, make_problem, sklstm_runners, torch_runners  # noqa: E402
 
 from sklstm import LSTMClassifier  # noqa: E402
-from sklstm._core._math import _max_threads  # noqa: E402
+from sklstm._core import _math  # noqa: E402
 from sklstm.datasets import load_japanese_vowels  # noqa: E402
 
 
@@ -116,7 +116,7 @@ def main(argv=None):
             cases += [(f"{name} torch training", training),
                       (f"{name} torch forward", forward)]
 
-    print(f"default threads: {_max_threads()}; medians of {repeat} runs; "
+    print(f"default threads: {_math._max_threads()}; medians of {repeat} runs; "
           "ratio = default / one thread")
     print(f"{'case':42s} {'quiet':>7s} {'spinner':>8s}   seconds (default, one; "
           "with the spinner)")

@@ -12,6 +12,8 @@ def pytest_report_header(config):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs CuPy and an NVIDIA GPU")
+    config.addinivalue_line(
+        "markers", "slow: the short version of a heavy check (a benchmark runs it all)")
 
 
 @pytest.fixture

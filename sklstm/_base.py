@@ -73,22 +73,34 @@ class _Diverged(ValueError):
     recipe adds the advice that applies to the call."""
 
 
+# The bit generators a RandomState may run on (MT19937 unless the user's
+# random_state was built on another).
+_BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
+
+
 def _rng_state(rng):
-    """The state of the RandomState ``rng`` in plain values: a dict of str, int,
-    float and one uint32 array (``bit_generator.state`` and the cached
+    """The state of the RandomState ``rng`` in plain values: nested dicts of
+    str, int, float and arrays (``bit_generator.state`` and the cached
     Gaussian). A pickle of it holds no ``numpy.random`` object, whose pickled
     form changed between NumPy 1 and 2 (``MT19937 is not a known BitGenerator
     module``), and it is what a format without pickle can store."""
-    state = rng.get_state(legacy=False)
-    return {"bit_generator": str(state["bit_generator"]),
-            "state": {"key": np.array(state["state"]["key"], dtype=np.uint32),
-                      "pos": int(state["state"]["pos"])},
-            "has_gauss": int(state["has_gauss"]), "gauss": float(state["gauss"])}
+    def plain(value):
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, np.ndarray):
+            return value.copy()
+        return value.item() if isinstance(value, np.generic) else value
+
+    return plain(rng.get_state(legacy=False))
 
 
 def _rng_from_state(state):
     """A RandomState that continues where the one ``_rng_state`` read stopped."""
-    rng = np.random.RandomState(0)
+    name = state["bit_generator"]
+    if name not in _BIT_GENERATORS:
+        raise ValueError(f"Unknown bit generator {name!r} in the stored random "
+                         f"state; expected one of {_BIT_GENERATORS}.")
+    rng = np.random.RandomState(getattr(np.random, name)(0))
     rng.set_state(state)
     return rng
 
@@ -263,7 +275,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         # the stored _rng_state, deep-copies the optimizer and copies the
         # weights), and only assigns attributes, so restoring a shallow copy
         # of __dict__ is enough; a RandomState passed as random_state is the
-        # one object it advances, and its state is put back too.
+        # one object it advances, and its state is put back too (None's global
+        # RandomState is not the estimator's, and is left alone).
         saved = self.__dict__.copy()
         user_rng = self.random_state
         user_rng_state = user_rng.get_state(legacy=False) \
@@ -314,7 +327,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """What to try when the loss or the weights of this call diverged."""
         if not continuing:
             return "lower learning_rate_init or max_grad_norm, or scale the data."
-        # the optimizer, learning rate included, is the one of the first call
+        # the optimizer, learning rate included, is the one of the call that
+        # started training (MLP's _fit_stochastic does the same)
         return ("partial_fit continues with the optimizer and learning rate of "
                 "the call that started training, which set_params does not change: "
                 "refit with a lower learning_rate_init (fit, or partial_fit on a "

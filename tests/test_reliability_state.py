@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from sklstm import CTCSequenceLabeler, LSTMClassifier, LSTMRegressor
+from sklstm._base import _rng_from_state
 from sklstm._optimizers import AdamOptimizer, SGDOptimizer
 from sklstm.datasets import make_digit_strings
 
@@ -256,6 +257,34 @@ def test_pickle_holds_no_numpy_random_object(kind):
         for protocol in (2, pickle.HIGHEST_PROTOCOL):
             assert numpy_random_references(pickle.dumps(est, protocol=protocol)) \
                 == set()
+
+
+@pytest.mark.parametrize("bit_generator", ["MT19937", "PCG64", "Philox"])
+def test_random_state_on_any_bit_generator_is_stored_plain(bit_generator):
+    cls, X, y, kw = make_problem("regressor")
+    seed = np.random.RandomState(getattr(np.random, bit_generator)(3))
+    est = make_estimator(cls, random_state=seed).fit(X, y)
+    assert est._rng_state["bit_generator"] == bit_generator
+    est.set_params(random_state=0)  # the user's object is theirs to pickle
+    assert numpy_random_references(pickle.dumps(est)) == set()
+    copy = pickle.loads(pickle.dumps(est))
+    est.partial_fit(X, y, **kw)
+    copy.partial_fit(X, y, **kw)
+    assert_same_model(copy, est)
+
+
+def test_pickle_with_a_random_state_object_still_loads():
+    """Pickles made before the random state was stored plain hold ``_rng``, a
+    RandomState: loading converts it, and training continues alike."""
+    cls, X, y, kw = make_problem("classifier")
+    est = make_estimator(cls).partial_fit(X, y, **kw)
+    old = pickle.loads(pickle.dumps(est))
+    old.__dict__["_rng"] = _rng_from_state(old.__dict__.pop("_rng_state"))
+    restored = pickle.loads(pickle.dumps(old))
+    assert "_rng" not in vars(restored)
+    est.partial_fit(X, y, **kw)
+    restored.partial_fit(X, y, **kw)
+    assert_same_model(restored, est)
 
 
 # The writer: fit, pickle, then what it would do next (predict, partial_fit).

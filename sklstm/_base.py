@@ -69,6 +69,43 @@ def auto_batch_size(n):
     return max(1, min(32, -(-n // _AUTO_MIN_BATCHES)))
 
 
+class _Diverged(ValueError):
+    """The loss or the weights of a training call became non-finite; the fit
+    recipe adds the advice that applies to the call."""
+
+
+# The bit generators a RandomState may run on (MT19937 unless the user's
+# random_state was built on another).
+_BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
+
+
+def _rng_state(rng):
+    """The state of the RandomState ``rng`` in plain values: nested dicts of
+    str, int, float and arrays (``bit_generator.state`` and the cached
+    Gaussian). A pickle of it holds no ``numpy.random`` object, whose pickled
+    form changed between NumPy 1 and 2 (``MT19937 is not a known BitGenerator
+    module``), and it is what a format without pickle can store."""
+    def plain(value):
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, np.ndarray):
+            return value.copy()
+        return value.item() if isinstance(value, np.generic) else value
+
+    return plain(rng.get_state(legacy=False))
+
+
+def _rng_from_state(state):
+    """A RandomState that continues where the one ``_rng_state`` read stopped."""
+    name = state["bit_generator"]
+    if name not in _BIT_GENERATORS:
+        raise ValueError(f"Unknown bit generator {name!r} in the stored random "
+                         f"state; expected one of {_BIT_GENERATORS}.")
+    rng = np.random.RandomState(getattr(np.random, name)(0))
+    rng.set_state(state)
+    return rng
+
+
 class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     """Base class of the LSTM estimators; not for direct use.
 
@@ -167,6 +204,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     # True: the output layer applies to every step (CTC), not to a pooling.
     _per_step = False
 
+    # The fewest held-out sequences whose validation score means something.
+    _min_validation_sequences = 1
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
@@ -231,9 +271,17 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     # --- training ------------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight=None, *, incremental, classes=None):
-        # A failed call leaves the estimator as it was: every attribute set
-        # below is put back if anything raises, and training runs on copies.
+        # A failed call leaves the estimator as it was. Training writes into
+        # nothing the estimator holds (it draws from a generator rebuilt from
+        # the stored _rng_state, deep-copies the optimizer and copies the
+        # weights), and only assigns attributes, so restoring a shallow copy
+        # of __dict__ is enough; a RandomState passed as random_state is the
+        # one object it advances, and its state is put back too (None's global
+        # RandomState is not the estimator's, and is left alone).
         saved = self.__dict__.copy()
+        user_rng = self.random_state
+        user_rng_state = user_rng.get_state(legacy=False) \
+            if isinstance(user_rng, np.random.RandomState) else None
         try:
             with blas_on_one_thread():
                 return self._fit_unsafe(X, y, sample_weight, incremental=incremental,
@@ -241,6 +289,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
+            if user_rng_state is not None:
+                user_rng.set_state(user_rng_state)
             raise
 
     def _fit_unsafe(self, X, y, sample_weight, *, incremental, classes):
@@ -252,18 +302,20 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             self._fit_input_map(seqs)
         raw_features = seqs.n_features
         seqs = self._map_inputs(seqs)
-        rng = check_random_state(self.random_state) if first or not incremental \
-            else self._rng
+        continuing = incremental and not first  # partial_fit keeps its optimizer
+        rng = _rng_from_state(self._rng_state) if continuing \
+            else check_random_state(self.random_state)
         state = self._initial_state(seqs, n_outputs, rng, first=first,
                                     incremental=incremental)
-        state, converged = self._train_epochs(state, seqs, y, Y, weights, rng,
-                                              incremental=incremental)
-        for a in state["flat"]:
-            if not np.isfinite(a).all():
-                raise ValueError(
-                    "Training produced non-finite weights; lower learning_rate_init "
-                    "or max_grad_norm, or scale the data."
-                )
+        try:
+            state, converged = self._train_epochs(state, seqs, y, Y, weights, rng,
+                                                  incremental=incremental)
+            for a in state["flat"]:
+                if not np.isfinite(a).all():
+                    raise _Diverged("Training produced non-finite weights")
+        except _Diverged as exc:
+            raise ValueError(f"{exc}; {self._divergence_advice(continuing)} The "
+                             "estimator was left as it was before this call.") from None
         self._commit(state, rng, kind, raw_features)
         if not incremental and not converged:
             warnings.warn(
@@ -271,6 +323,17 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 "and the optimization hasn't converged yet.",
                 ConvergenceWarning, stacklevel=5)  # the caller of fit
         return self
+
+    def _divergence_advice(self, continuing):
+        """What to try when the loss or the weights of this call diverged."""
+        if not continuing:
+            return "lower learning_rate_init or max_grad_norm, or scale the data."
+        # the optimizer, learning rate included, is the one of the call that
+        # started training (MLP's _fit_stochastic does the same)
+        return ("partial_fit continues with the optimizer and learning rate of "
+                "the call that started training, which set_params does not change: "
+                "refit with a lower learning_rate_init (fit, or partial_fit on a "
+                "clone), lower max_grad_norm, or scale the data.")
 
     def _read_fit_input(self, X, y, sample_weight, *, first, classes):
         """The validated sequences, targets and per-sequence weights of a fit."""
@@ -447,6 +510,14 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 f"for training or validation out of {n}; lower it or turn "
                 "early_stopping off."
             )
+        if len(val_idx) < self._min_validation_sequences:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} holds out "
+                f"{len(val_idx)} of the {n} sequences, but {type(self).__name__}'s "
+                f"validation score needs at least {self._min_validation_sequences}; "
+                "raise validation_fraction, pass more sequences, or turn "
+                "early_stopping off."
+            )
         return train_idx, seqs.subset(val_idx), Y[val_idx]
 
     def _commit(self, state, rng, kind, raw_features):
@@ -466,7 +537,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.best_validation_score_ = state["best_score"]
         self.best_loss_ = state["best_loss"]
         self._optimizer = state["optimizer"]
-        self._rng = rng
+        self._rng_state = _rng_state(rng)
         self._input_kind = kind
         self._n_step_features = raw_features
 
@@ -476,11 +547,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         outputs, memory = network.forward(flat, plan, X, rng)
         loss, d_outputs = self._loss(outputs, Y[idx], weights[idx], lengths)
         if not np.isfinite(loss):
-            raise ValueError(
-                f"The training loss became {loss}; lower learning_rate_init or "
-                "max_grad_norm, or scale the data. The estimator was left as it was "
-                "before this call."
-            )
+            raise _Diverged(f"The training loss became {loss}")
         grads = network.backward(flat, memory, d_outputs)
         if self.alpha:
             scale = self.alpha / len(idx)
@@ -528,6 +595,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     def __setstate__(self, state):
         version = state.pop("_sklstm_version", None)
+        if "_rng" in state:  # pickled before the random state was stored plain
+            state["_rng_state"] = _rng_state(state.pop("_rng"))
         if version is not None and version != __version__:
             warnings.warn(
                 f"This {type(self).__name__} was pickled by sklstm {version} and is "

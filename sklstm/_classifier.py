@@ -7,7 +7,7 @@ from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseLSTM, log_softmax
@@ -121,6 +121,8 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         is at most 64 frames (1 for sequences up to 64 steps).
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn's classifiers.
+        ``partial_fit`` refuses "balanced", as
+        :class:`~sklearn.linear_model.SGDClassifier` does.
 
     Attributes
     ----------
@@ -274,6 +276,14 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over ``X`` (no early stopping), from the current weights.
 
+        As in :class:`~sklearn.neural_network.MLPClassifier`, training
+        continues with the optimizer of the call that started it (the first
+        ``partial_fit``, or the last ``fit``): its state and its
+        ``solver``, ``learning_rate_init``, ``momentum``,
+        ``nesterovs_momentum``, ``beta_1``, ``beta_2`` and ``epsilon`` are
+        kept, and changing them with ``set_params`` takes effect at the next
+        ``fit``. ``class_weight="balanced"`` is not supported: pass a dict.
+
         Parameters
         ----------
         X : array-like or list
@@ -281,7 +291,8 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         y : array-like of shape (n_sequences,)
             Their labels.
         classes : array-like of shape (n_classes,), default=None
-            Every label of the problem; required on the first call.
+            Every label of the problem; required on the first call. Later
+            calls may omit it, or must pass the same labels.
         sample_weight : array-like of shape (n_sequences,), default=None
 
         Returns
@@ -290,6 +301,23 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         """
         if not hasattr(self, "classes_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
+        if (classes is not None and hasattr(self, "classes_")
+                and not np.array_equal(self.classes_, unique_labels(classes))):
+            # the check and message of scikit-learn's _check_partial_fit_first_call
+            raise ValueError(
+                f"`classes={classes!r}` is not the same as on last call to "
+                f"partial_fit, was: {self.classes_!r}. The classes are fixed by the "
+                "first call (or by fit): pass the same ones, or none."
+            )
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported for partial_fit: each call "
+                "would weigh the classes by their frequencies in its own batch. "
+                "Compute the weights once with sklearn.utils.class_weight."
+                "compute_class_weight('balanced', classes=classes, y=y), on the "
+                "whole training target or a large enough sample of it, and pass "
+                "them as class_weight=dict(zip(classes, weights))."
+            )
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def _prepare_targets(self, y, first_call, classes=None):

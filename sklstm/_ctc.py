@@ -172,6 +172,13 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
         The label alphabet is fixed by the first call: later calls may only
         use its labels.
 
+        As in :class:`~sklearn.neural_network.MLPClassifier`, training continues
+        with the optimizer of the call that started it (the first
+        ``partial_fit``, or the last ``fit``): its state and its ``solver``,
+        ``learning_rate_init``, ``momentum``, ``nesterovs_momentum``,
+        ``beta_1``, ``beta_2`` and ``epsilon`` are kept, and changing them
+        with ``set_params`` takes effect at the next ``fit``.
+
         Parameters
         ----------
         X : list of ndarray or 3-D array

@@ -159,6 +159,9 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         "scale_targets": ["boolean"],
     }
 
+    # R² of a single sequence is undefined (scikit-learn gives nan and a warning)
+    _min_validation_sequences = 2
+
     def __init__(
         self, hidden_layer_sizes=(64,), *, bidirectional=True, cell="lstm",
         hidden_activation="tanh", recurrent_input="hidden", pooling="last",
@@ -206,6 +209,13 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``X`` (no early stopping), from the current weights.
+
+        As in :class:`~sklearn.neural_network.MLPRegressor`, training continues
+        with the optimizer of the call that started it (the first
+        ``partial_fit``, or the last ``fit``): its state and its ``solver``,
+        ``learning_rate_init``, ``momentum``, ``nesterovs_momentum``,
+        ``beta_1``, ``beta_2`` and ``epsilon`` are kept, and changing them
+        with ``set_params`` takes effect at the next ``fit``.
 
         Parameters
         ----------

@@ -12,6 +12,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.class_weight import compute_class_weight
 from threadpoolctl import threadpool_limits
 
 import sklstm
@@ -195,6 +196,53 @@ def test_partial_fit(data):
         for _ in range(2):
             est.partial_fit(X, y, classes=["neg", "pos"])
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_partial_fit_classes_are_fixed_by_the_first_call(data):
+    """As scikit-learn's _check_partial_fit_first_call: other classes raise."""
+    X, y = data
+    clf = small().partial_fit(X, y, classes=["neg", "pos"])
+    before = fitted_state(clf)
+    with pytest.raises(ValueError, match=r"`classes=\['neg', 'pos', 'other'\]` is "
+                       r"not the same as on last call to partial_fit, was: "
+                       r"array\(\['neg', 'pos'\]"):
+        clf.partial_fit(X, y, classes=["neg", "pos", "other"])
+    with pytest.raises(ValueError, match="is not the same as on last call"):
+        clf.partial_fit(X, y, classes=["neg"])
+    assert fitted_state(clf) == before
+    clf.partial_fit(X, y, classes=["pos", "neg"])  # the same set, in any order
+    clf.partial_fit(X, y)
+    assert clf.n_iter_ == 3
+    # after fit too: fit fixes the classes partial_fit continues with
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = small(max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match="is not the same as on last call"):
+        fitted.partial_fit(X, y, classes=["a", "b"])
+
+
+def test_partial_fit_refuses_balanced_class_weight(data):
+    """Balanced weights from each call's own batch would change from call to
+    call; SGDClassifier refuses them too."""
+    X, y = data
+    clf = small(class_weight="balanced")
+    with pytest.raises(ValueError, match=r"class_weight='balanced' is not supported "
+                       r"for partial_fit: .*compute_class_weight\('balanced', "
+                       r"classes=classes, y=y\)"):
+        clf.partial_fit(X, y, classes=["neg", "pos"])
+    assert fitted_state(clf) == {} and not hasattr(clf, "classes_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.set_params(max_iter=1).fit(X, y)  # fit computes them on all of y
+    before = fitted_state(clf)
+    with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
+        clf.partial_fit(X, y)
+    assert fitted_state(clf) == before
+    # the advice works: the weights as a dict
+    classes = np.array(["neg", "pos"])
+    weights = compute_class_weight("balanced", classes=classes, y=y)
+    clf.set_params(class_weight=dict(zip(classes, weights))).partial_fit(X, y)
+    assert clf.n_iter_ == 2
 
 
 def test_warm_start_continues(data):

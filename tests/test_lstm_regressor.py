@@ -51,6 +51,23 @@ def test_early_stopping_on_r2(rng):
     assert -1 < reg.best_validation_score_ <= 1
 
 
+def test_early_stopping_needs_two_validation_sequences(rng):
+    """R² of one held-out sequence is undefined: refused before any training, as
+    a validation_fraction that holds out none is."""
+    X, Y = make_data(rng, n=10)
+    reg = small(early_stopping=True, validation_fraction=0.1)
+    with pytest.raises(ValueError, match=r"validation_fraction=0\.1 holds out 1 of "
+                       r"the 10 sequences, but LSTMRegressor's validation score "
+                       r"needs at least 2; raise validation_fraction"):
+        reg.fit(X, Y[:, 0])
+    assert not hasattr(reg, "n_features_in_") and not hasattr(reg, "loss_curve_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.set_params(validation_fraction=0.2, max_iter=2).fit(X, Y[:, 0])
+    assert len(reg.validation_scores_) == 2
+    assert np.all(np.isfinite(reg.validation_scores_))
+
+
 def test_partial_fit_and_sgd(rng):
     X, Y = make_data(rng)
     reg = small(solver="sgd", learning_rate_init=0.05)

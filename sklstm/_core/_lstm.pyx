@@ -20,8 +20,18 @@ How the work is split (Appleyard et al. 2016): the input projection of every
 step is one matrix product before the time loop, and ``dX``, ``dW``, ``dU``
 are matrix products after it. Inside the loop, each step runs the recurrent
 product over ``U`` packed once per call, fused with the gate activations
-(forward) or with the previous step's gate derivatives (backward), in blocks
-of hidden units spread over OpenMP threads.
+(forward) or with the previous step's gate derivatives (backward).
+
+Threads split the time loop by sequences, not by units: the batch is cut
+into pieces of about equal numbers of steps (``_split_batch``), and each
+thread runs the whole time loop of a piece, then takes the next piece left.
+A step needs the previous step of its own sequences only, so no thread
+waits for another until the loop ends. Split by units instead, every step
+was a fork and a join; on a machine with another process on one of the
+cores, each join waited for a thread that had lost its core, and a call on
+two threads took up to 55 times as long as on one. Pieces outnumber threads,
+so a thread that shares its core does less of the work. A call with little
+work, or fewer than two sequences per thread, runs on one thread.
 
 Every product runs on one register-tiled micro-kernel over weights packed
 once per call (``src/lstm_tile_impl.h``), in the caller's OpenMP thread pool.
@@ -30,9 +40,11 @@ after each call, and on a machine with as many threads as cores they took
 the cores from the OpenMP threads of the next time loop (a 5x slowdown
 measured with 2 threads on 2 cores).
 
-Results do not depend on the number of threads: work is cut into blocks of
-fixed size, and each output element is computed by one thread in a fixed
-order.
+Results do not depend on the number of threads: each output element is
+computed by one thread, in an order fixed by the batch alone. (Rows of a
+register tile are summed alike whatever the tile's size, except for a step
+with a single row in all, which sums in two interleaved halves: it is that
+row's alone at any thread count.)
 
 The caller (``sklstm.functional``) validates shapes, dtypes and contiguity
 and allocates every output; these kernels trust it.

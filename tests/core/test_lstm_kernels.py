@@ -332,11 +332,18 @@ def test_concurrent_calls_are_bit_identical_to_serial(rng):
 
 
 @pytest.mark.parametrize("H", [8, 96, 200])
-def test_one_and_two_threads_agree_bit_for_bit(rng, dtype, H):
-    # Work is cut into blocks of fixed size and each output element is
-    # computed by one thread in a fixed order, so the thread count cannot
-    # change a single bit.
-    lengths = rng.integers(30, 80, size=48)
+@pytest.mark.parametrize("layout", ["ragged", "one long", "equal"])
+def test_one_and_two_threads_agree_bit_for_bit(rng, dtype, H, layout):
+    # Threads take pieces of the batch, whose cuts move with the thread
+    # count; each output element is still computed by one thread in an order
+    # fixed by the batch, so the thread count cannot change a single bit.
+    # "one long": a sequence alone for its last steps (a step of one row);
+    # 47 sequences: pieces that end inside a register tile.
+    lengths = rng.integers(30, 80, size=48 if layout == "ragged" else 47)
+    if layout == "one long":
+        lengths[5] = 150
+    elif layout == "equal":
+        lengths[:] = 60
     X = [rng.normal(size=(n, 12)).astype(dtype) for n in lengths]
     W, U, b = make_params(rng, 12, H, dtype, scale=0.2)
     results = {}

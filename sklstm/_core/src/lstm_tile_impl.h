@@ -298,7 +298,8 @@ SK_TARGET static void SK_NAME(sklstm_project_block)(
  * entry and the activations on exit, after adding operand U^T (PU: gate
  * panels of U; operand is h_{t-1}, or c_{t-1} for SKLSTM_CELL_INPUT); cells
  * and hidden receive c_t and h_t. kind is a combination of the SKLSTM_
- * flags of lstm_tile.h. The activations run in a pass of their own after the
+ * flags of lstm_tile.h; pair as in sk_kernel (for a step of one row in all).
+ * The activations run in a pass of their own after the
  * products: row after row they are independent, so their long dependency
  * chains overlap, where applied to each register tile they stalled the
  * products (measured 1.4x faster steps at H = 64). */
@@ -346,7 +347,8 @@ SK_TARGET static void SK_NAME(sklstm_forward_block)(
 /* ---- Backward --------------------------------------------------------------- */
 
 /* out[:, columns of block cb] = A @ M for rows [0, rows), where PM holds the
- * column panels of M (K, n): dh_{t-1} = dgates_t U per step, and dX = dgates W. */
+ * column panels of M (K, n): dh_{t-1} = dgates_t U per step, dX = dgates W,
+ * and the output layer's products; pair as in sk_kernel. */
 SK_TARGET static void SK_NAME(sklstm_columns_block)(
     ptrdiff_t rows, int pair, ptrdiff_t K, ptrdiff_t n, ptrdiff_t cb, const SK_T* A,
     ptrdiff_t lda, const SK_T* PM, SK_T* out, ptrdiff_t ldo) {

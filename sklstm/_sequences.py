@@ -175,7 +175,17 @@ def as_float_array(value, name, dtype=None):
                     f"{name} has dtype {array.dtype}; pass float32 or float64 values."
                 )
             return array
-        return array.astype(dtype, copy=False)
+        with np.errstate(over="ignore"):
+            cast = array.astype(dtype, copy=False)
+        if cast is not array and not np.isfinite(cast).all() and \
+                np.isfinite(array[~np.isfinite(cast)]).any():
+            raise ValueError(
+                f"{name} holds finite values beyond the range of {np.dtype(dtype)}, "
+                f"the precision of the computation (largest "
+                f"{np.finfo(dtype).max:.3g}); scale them down, or compute in "
+                "float64."
+            )
+        return cast
     if kind == "c":
         raise TypeError(
             f"{name} has complex dtype {array.dtype}; pass real float32 or float64 "

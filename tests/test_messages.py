@@ -12,7 +12,12 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sklstm import CTCSequenceLabeler, LSTMClassifier, LSTMRegressor
 from sklstm._sequences import read_sequences
-from sklstm.functional import ctc_beam_search, ctc_greedy_decode, ctc_loss
+from sklstm.functional import (
+    ctc_beam_search,
+    ctc_greedy_decode,
+    ctc_loss,
+    lstm_forward,
+)
 
 from . import _reference
 
@@ -375,3 +380,19 @@ def test_ctc_score_offers_no_sample_weight(rng):
         assert not hasattr(model, "set_score_request")
         # fit still takes weights through routing
         model.set_fit_request(sample_weight=True)
+
+
+# --- values a cast cannot hold --------------------------------------------------
+
+
+def test_weights_beyond_the_precision_of_X():
+    X = np.zeros((1, 4, 2), dtype=np.float32)
+    W, U, b = np.zeros((8, 2)), np.zeros((8, 2)), np.zeros(8)
+    with pytest.raises(ValueError, match=r"h0 holds finite values beyond the range "
+                       r"of float32, the precision of the computation \(largest "
+                       r"3.4e\+38\); scale them down, or compute in float64"):
+        lstm_forward(X, W, U, b, h0=np.full((1, 2), 1e300))
+    with pytest.raises(ValueError, match="W contains NaN or infinity"):
+        lstm_forward(X, np.full((8, 2), np.inf), U, b)  # infinite already
+    out, _, _ = lstm_forward(X.astype(np.float64), W, U, b, h0=np.full((1, 2), 1e300))
+    assert out.dtype == np.float64

@@ -877,7 +877,9 @@ def ctc_loss(logits, targets, *, input_lengths=None, target_lengths=None, blank=
     ----------
     logits : ndarray of shape (n_sequences, n_timesteps, n_classes) or list
         Class scores of every frame, before softmax, blank included; or a list
-        of ``(T_i, n_classes)`` arrays. float32 or float64.
+        of ``(T_i, n_classes)`` arrays. float32 or float64. ``-inf`` is a
+        class of probability zero (its gradient is zero); NaN, ``+inf`` and
+        frames of ``-inf`` only are refused.
     targets : list of int arrays, or ndarray
         A list of label sequences; or a padded ``(n_sequences, max_length)``
         array, or the concatenation of every sequence's labels, both with

@@ -476,7 +476,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 f"early_stopping=True could not hold out validation_fraction="
                 f"{self.validation_fraction} of the {n} training sequences"
                 f"{' (stratified by class)' if stratify is not None else ''}: "
-                f"{exc}. Change validation_fraction, pass more sequences, or turn "
+                f"{str(exc).rstrip('.')}. Change validation_fraction, pass more "
+                "sequences, or turn "
                 "early_stopping off."
             ) from exc
         if len(val_idx) < 1 or len(train_idx) < 1:

@@ -27,11 +27,7 @@ from collections.abc import Iterator, Mapping, Set
 import numpy as np
 from scipy import sparse
 from sklearn.utils import check_array
-from sklearn.utils.validation import (
-    _check_feature_names,
-    _get_feature_names,
-    validate_data,
-)
+from sklearn.utils.validation import _check_feature_names, validate_data
 
 __all__ = ["Sequences", "as_float_array", "read_arrays", "read_sequences",
            "refuse_one_pass"]
@@ -403,25 +399,31 @@ def _check_sequence_names(estimator, X, *, reset):
     """Set or check ``feature_names_in_`` from the columns of a list of
     DataFrames, as scikit-learn does for one table: every sequence must have
     the same columns, in the same order (a 3-D array has none)."""
-    names = None
+    first = None
     if _is_sequence_list(X):
-        names = _get_feature_names(X[0])
+        first = _columns(X[0])
         for i in range(1, len(X)):
-            other = _get_feature_names(X[i])
-            if (other is None) != (names is None) or (
-                    names is not None and not np.array_equal(other, names)):
+            other = _columns(X[i])
+            if (other is None) != (first is None) or (
+                    first is not None and not np.array_equal(other, first)):
                 raise ValueError(
-                    f"X[{i}] has the columns {_columns(other)} but X[0] has "
-                    f"{_columns(names)}; every sequence needs the same columns, in "
+                    f"X[{i}] has the columns {_shown(other)} but X[0] has "
+                    f"{_shown(first)}; every sequence needs the same columns, in "
                     "the same order."
                 )
     # the first DataFrame stands for X in scikit-learn's check
-    first = X[0] if names is not None else np.empty((0, 0))
-    _check_feature_names(estimator, first, reset=reset)
+    _check_feature_names(estimator, X[0] if first is not None else np.empty((0, 0)),
+                         reset=reset)
 
 
-def _columns(names):
-    return "none (not a DataFrame)" if names is None else repr(list(names))
+def _columns(x):
+    """The column labels of a DataFrame, as an object array; None otherwise."""
+    columns = getattr(x, "columns", None)
+    return None if columns is None else np.asarray(columns, dtype=object)
+
+
+def _shown(columns):
+    return "none (not a DataFrame)" if columns is None else repr(columns.tolist())
 
 
 def safe_scale(var, mean, n):

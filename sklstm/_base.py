@@ -477,8 +477,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 f"{self.validation_fraction} of the {n} training sequences"
                 f"{' (stratified by class)' if stratify is not None else ''}: "
                 f"{str(exc).rstrip('.')}. Change validation_fraction, pass more "
-                "sequences, or turn "
-                "early_stopping off."
+                "sequences, or turn early_stopping off."
             ) from exc
         if len(val_idx) < 1 or len(train_idx) < 1:
             raise ValueError(

@@ -126,10 +126,10 @@ def refuse_one_pass(value, name, expected):
         )
 
 
-def _unwrap(X, name="X"):
+def _unwrap(X):
     """``X`` with a pandas Series replaced by its values (a Series of arrays is
     a 1-D object array), after refusing the forms that have no order."""
-    refuse_one_pass(X, name, _EXPECTED)
+    refuse_one_pass(X, "X", _EXPECTED)
     if hasattr(X, "iloc") and getattr(X, "ndim", None) == 1:
         return X.to_numpy()
     return X

@@ -11,13 +11,17 @@ it lives, and its input stays below as an ``@example``.
 """
 
 import os
+import pickle
+import warnings
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 
+from sklstm import LSTMClassifier
 from sklstm._sequences import read_arrays, read_sequences
 from sklstm.functional import (
     ctc_beam_search,
@@ -193,6 +197,28 @@ def test_read_sequences(fit, later):
                                           n_features=seqs.n_features))
     if read is not None:
         assert read[0].n_features == seqs.n_features
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """A small classifier on sequences of 2 features, read in frames of 2 steps."""
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(rng.integers(1, 6), 2)) for _ in range(12)]
+    model = LSTMClassifier(hidden_layer_sizes=(3,), max_iter=1, steps_per_frame=2,
+                           random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, np.arange(12) % 3)
+
+
+@FUZZ
+@given(args=sequence_inputs(allow_lengths=False))
+def test_estimator_predict(fitted, args):
+    before = pickle.dumps(fitted)
+    proba = outcome(lambda: fitted.predict_proba(args[0]))
+    assert pickle.dumps(fitted) == before
+    if proba is not None:
+        assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1)
 
 
 @st.composite

@@ -396,3 +396,16 @@ def test_weights_beyond_the_precision_of_X():
         lstm_forward(X, np.full((8, 2), np.inf), U, b)  # infinite already
     out, _, _ = lstm_forward(X.astype(np.float64), W, U, b, h0=np.full((1, 2), 1e300))
     assert out.dtype == np.float64
+
+
+def test_functional_refuses_one_pass_inputs():
+    W, U, b = np.zeros((4, 2)), np.zeros((4, 1)), np.zeros(4)
+    X = [np.ones((3, 2)), np.ones((2, 2))]
+    with pytest.raises(TypeError, match="X is a generator, which can be read only "
+                       "once"):
+        lstm_forward((x for x in X), W, U, b)
+    with pytest.raises(TypeError, match="targets is a dict; pass a list of integer "
+                       "label arrays"):
+        ctc_loss(np.zeros((2, 3, 3)), {0: [1], 1: [2]})
+    with pytest.raises(TypeError, match="targets is a list_iterator"):
+        ctc_loss(np.zeros((2, 3, 3)), iter([[1], [2]]))

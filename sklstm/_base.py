@@ -11,7 +11,11 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+)
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from threadpoolctl import ThreadpoolController
 
@@ -24,6 +28,7 @@ from ._sequences import (
     fit_standardizer,
     group_steps,
     read_sequences,
+    refuse_one_pass,
     standardize,
 )
 from ._version import __version__
@@ -214,10 +219,28 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     # --- parameters ----------------------------------------------------------------
 
+    def _validate_params(self):
+        """scikit-learn's validation, after refusing booleans for numbers: an
+        ``Interval`` admits ``True`` as the integer 1, but ``beam_width=True``
+        or ``max_iter=False`` is a mistake, not a size."""
+        params = self.get_params(deep=False)
+        for name, constraints in self._parameter_constraints.items():
+            value = params.get(name)
+            numbers = [str(c) for c in constraints if isinstance(c, Interval)]
+            if (isinstance(value, (bool, np.bool_)) and numbers
+                    and "boolean" not in constraints):
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be "
+                    f"{' or '.join(numbers)}, not the boolean {value!r}: a boolean "
+                    "is not a size or a rate here."
+                )
+        super()._validate_params()
+
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if not sizes or any(not isinstance(s, Integral) or s < 1 for s in sizes):
+        if not sizes or any(not isinstance(s, Integral) or isinstance(s, bool)
+                            or s < 1 for s in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must be a positive integer or a non-empty "
                 f"sequence of them; got {self.hidden_layer_sizes!r}."
@@ -349,6 +372,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                                         fitted_kind=self._input_kind,
                                         n_features=self._n_step_features)
         n = len(seqs)
+        refuse_one_pass(y, "y", "a list or 1-D array of one target per sequence")
         y = self._target_array(y)
         if y.shape[0] != n:
             raise ValueError(
@@ -500,10 +524,25 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _validation_split(self, seqs, y, Y, rng):
         """Training indices, and the held-out sequences and targets."""
         n = len(seqs)
+        if self.validation_fraction == 0:
+            raise ValueError(
+                "early_stopping=True holds out validation_fraction of the training "
+                "sequences to watch, but validation_fraction=0 holds out none; pass "
+                "a fraction in (0, 1), such as 0.1, or early_stopping=False."
+            )
         stratify = y if self._stratify_validation() else None
-        train_idx, val_idx = train_test_split(
-            np.arange(n), random_state=rng, test_size=self.validation_fraction,
-            stratify=stratify)
+        try:
+            train_idx, val_idx = train_test_split(
+                np.arange(n), random_state=rng, test_size=self.validation_fraction,
+                stratify=stratify)
+        except ValueError as exc:
+            raise ValueError(
+                f"early_stopping=True could not hold out validation_fraction="
+                f"{self.validation_fraction} of the {n} training sequences"
+                f"{' (stratified by class)' if stratify is not None else ''}: "
+                f"{str(exc).rstrip('.')}. Change validation_fraction, pass more "
+                "sequences, or turn early_stopping off."
+            ) from exc
         if len(val_idx) < 1 or len(train_idx) < 1:
             raise ValueError(
                 f"validation_fraction={self.validation_fraction} leaves no sequence "

@@ -337,10 +337,20 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
                 )
         unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
+            shown = f"{unseen[:5].tolist()}{' ...' if unseen.size > 5 else ''}"
+            if first_call:  # partial_fit's first call, with classes=
+                raise ValueError(
+                    f"y contains the classes {shown}, which are not in classes="
+                    f"{self.classes_.tolist()}; pass every class of the problem in "
+                    "classes=."
+                )
             raise ValueError(
-                f"y contains labels not in classes_ {list(self.classes_)}: "
-                f"{list(unseen[:5])}. Pass every label with classes= on the first "
-                "call to partial_fit."
+                f"y contains the classes {shown}, not seen when the model was first "
+                f"fitted (classes_ = {self.classes_.tolist()}). Training that "
+                "continues from the fitted model (warm_start=True, or partial_fit) "
+                "keeps its classes: refit with warm_start=False to learn new "
+                "classes, or declare every class up front with "
+                "partial_fit(X, y, classes=...) on the first call."
             )
         return self._label_encoder.transform(y), len(self.classes_)
 

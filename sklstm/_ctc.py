@@ -5,10 +5,12 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import _fit_context
+from sklearn.utils import metadata_routing
 from sklearn.utils._param_validation import Interval
 
 from ._base import BaseLSTM, log_softmax
 from ._products import dot
+from ._sequences import refuse_one_pass
 from .functional import ctc_beam_search, ctc_greedy_decode, ctc_loss
 from .metrics import label_error_rate
 
@@ -107,6 +109,9 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
     """
 
     _per_step = True
+
+    # score takes no weights (it refuses any): offer no set_score_request for them
+    __metadata_request__score = {"sample_weight": metadata_routing.UNUSED}
 
     _parameter_constraints: dict = {
         **BaseLSTM._parameter_constraints,
@@ -228,8 +233,11 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
                 Y[i] = np.array([index[label] for label in s], dtype=np.intp)
             except KeyError as exc:
                 raise ValueError(
-                    f"y[{i}] contains the label {exc.args[0]!r}, which is not in "
-                    f"classes_; the alphabet is fixed by the first fit.") from None
+                    f"y[{i}] contains the label {exc.args[0]!r}, which is not in the "
+                    "alphabet classes_ of the first fit. Training that continues "
+                    "from the fitted model (warm_start=True, or partial_fit) keeps "
+                    "that alphabet: refit with warm_start=False to learn new labels, "
+                    "or give every label in the first call's y.") from None
         return Y, len(self.classes_) + 1
 
     def _check_targets(self, Y, lengths, weights):
@@ -238,6 +246,12 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
         bad = np.flatnonzero(needed > lengths)
         if not bad.size:
             return weights
+        if bad.size == len(Y):
+            raise ValueError(
+                f"all {len(Y)} sequences are too short for their labels (a label "
+                "per frame, plus a frame between equal neighbours): there is nothing "
+                "to train on, even with zero_infinity=True. Pass longer sequences or "
+                "shorter label sequences.")
         if not self.zero_infinity:
             shown = ", ".join(str(i) for i in bad[:10])
             raise ValueError(
@@ -331,7 +345,11 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
         score : float
         """
         if sample_weight is not None:
-            raise ValueError("score does not support sample_weight.")
+            raise ValueError(
+                "CTCSequenceLabeler.score does not take sample_weight: the label "
+                "error rate counts every label of every sequence once. Pass "
+                "sample_weight=None.")
+        refuse_one_pass(y, "y", "a list of label sequences, one per sequence of X")
         return 1.0 - label_error_rate([list(t) for t in y],
                                       [list(p) for p in self.predict(X)])
 

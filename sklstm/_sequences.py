@@ -13,16 +13,24 @@ The forms ``X`` may take (DESIGN.md, "Data model"):
   :func:`sklearn.utils.validation.validate_data`, so ``n_features_in_`` and
   ``feature_names_in_`` and the error messages are scikit-learn's own.
 
-A bare 1-D array is an error: one sequence, or many scalars?
+A bare 1-D array is an error: one sequence, or many scalars? A 3-D object
+array of numbers is a 3-D array, and a pandas Series of arrays is read as the
+1-D object array it holds. A list of DataFrames has feature names (their
+columns, the same in every one), set and checked as scikit-learn does for a
+table. A generator, iterator, dict or set is refused with a TypeError: it has
+no order, or can be read only once.
 """
 
 import numbers
+from collections.abc import Iterator, Mapping, Set
 
 import numpy as np
+from scipy import sparse
 from sklearn.utils import check_array
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _check_feature_names, validate_data
 
-__all__ = ["Sequences", "as_float_array", "read_arrays", "read_sequences"]
+__all__ = ["Sequences", "as_float_array", "read_arrays", "read_sequences",
+           "refuse_one_pass"]
 
 
 class Sequences:
@@ -97,6 +105,36 @@ def _as_numeric(x, where):
     return array
 
 
+def refuse_one_pass(value, name, expected):
+    """A TypeError when ``value`` is a dict, a set, or a generator or other
+    iterator: ``name`` needs ``expected``, in order, and read more than once.
+    (A sparse matrix is left to scikit-learn's message: ``dok_array`` is a dict.)"""
+    if sparse.issparse(value):
+        return
+    kind = type(value).__name__
+    if isinstance(value, Mapping):
+        raise TypeError(
+            f"{name} is a {kind}; pass {expected}, in the order of the sequences "
+            f"(for example list({name}.values()) if its values are in that order)."
+        )
+    if isinstance(value, Set):
+        raise TypeError(f"{name} is a {kind}, which has no order; pass {expected}.")
+    if isinstance(value, Iterator):
+        raise TypeError(
+            f"{name} is a {kind}, which can be read only once; pass {expected} "
+            f"(for example list({name}))."
+        )
+
+
+def _unwrap(X):
+    """``X`` with a pandas Series replaced by its values (a Series of arrays is
+    a 1-D object array), after refusing the forms that have no order."""
+    refuse_one_pass(X, "X", _EXPECTED)
+    if hasattr(X, "iloc") and getattr(X, "ndim", None) == 1:
+        return X.to_numpy()
+    return X
+
+
 def _is_sequence_list(X):
     return isinstance(X, (list, tuple)) or (
         isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1
@@ -133,7 +171,17 @@ def as_float_array(value, name, dtype=None):
                     f"{name} has dtype {array.dtype}; pass float32 or float64 values."
                 )
             return array
-        return array.astype(dtype, copy=False)
+        with np.errstate(over="ignore"):
+            cast = array.astype(dtype, copy=False)
+        if cast is not array and not np.isfinite(cast).all() and \
+                np.isfinite(array[~np.isfinite(cast)]).any():
+            raise ValueError(
+                f"{name} holds finite values beyond the range of {np.dtype(dtype)}, "
+                f"the precision of the computation (largest "
+                f"{np.finfo(dtype).max:.3g}); scale them down, or compute in "
+                "float64."
+            )
+        return cast
     if kind == "c":
         raise TypeError(
             f"{name} has complex dtype {array.dtype}; pass real float32 or float64 "
@@ -168,8 +216,9 @@ def _check_lengths(lengths, n_sequences, n_timesteps, shape):
     return array.astype(np.intp)
 
 
-_FORMS = ("X must be a 3-D array (n_sequences, n_timesteps, n_features) or a list "
-          "of (n_timesteps_i, n_features) arrays")
+_EXPECTED = ("a 3-D array (n_sequences, n_timesteps, n_features) or a list of "
+             "(n_timesteps_i, n_features) arrays")
+_FORMS = f"X must be {_EXPECTED}"
 
 
 def read_arrays(X, lengths=None, *, strict=False):
@@ -188,7 +237,8 @@ def read_arrays(X, lengths=None, *, strict=False):
     where every row is read (not in the padding of a padded ``X``).
     """
     padded = lengths
-    if isinstance(X, np.ndarray) and X.dtype != object:
+    X = _unwrap(X)
+    if isinstance(X, np.ndarray) and (X.dtype != object or X.ndim != 1):
         array = as_float_array(X, "X") if strict else _as_numeric(X, "X")
         if array.ndim != 3:
             raise ValueError(f"{_FORMS}; got an array of shape {array.shape}.")
@@ -286,6 +336,7 @@ def read_sequences(estimator, X, *, reset, fitted_kind=None, n_features=None):
     kind : {"table", "sequences"}
     """
     kind = "sequences"
+    X = _unwrap(X)
     if isinstance(X, np.ndarray) and X.dtype != object and X.ndim == 1:
         raise ValueError(
             f"X is a 1-D array of shape {X.shape}: is it one sequence or many "
@@ -293,12 +344,14 @@ def read_sequences(estimator, X, *, reset, fitted_kind=None, n_features=None):
             "univariate sequences, X.reshape(1, -1, 1) for one sequence, or "
             "X.reshape(-1, 1) for a table with one column."
         )
-    if (isinstance(X, np.ndarray) and X.dtype != object and X.ndim == 3) or (
+    if (isinstance(X, np.ndarray) and X.ndim == 3) or (
             _is_sequence_list(X) and not _looks_like_table(list(X))):
         data, _, lengths, _ = read_arrays(X)
         seqs = Sequences(data, lengths)
     else:
         kind = "table"
+        if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
+            X = list(X)  # equal-length rows: scikit-learn reads a list of them
         if not reset and fitted_kind == "sequences":
             # A model fitted on sequences reads a 2-D array as univariate
             # sequences of length n_columns: the width is not a feature count.
@@ -316,8 +369,7 @@ def read_sequences(estimator, X, *, reset, fitted_kind=None, n_features=None):
     if reset:
         if kind == "sequences":
             estimator.n_features_in_ = seqs.n_features
-            if hasattr(estimator, "feature_names_in_"):
-                del estimator.feature_names_in_
+            _check_sequence_names(estimator, X, reset=True)
         return seqs, kind
 
     if fitted_kind == "table" and kind != "table":
@@ -332,12 +384,46 @@ def read_sequences(estimator, X, *, reset, fitted_kind=None, n_features=None):
             f"sequences of {n_features} features; pass a 3-D array or a list of "
             f"(n_timesteps, {n_features}) arrays."
         )
-    if kind == "sequences" and seqs.n_features != n_features:
-        raise ValueError(
-            f"X has {seqs.n_features} features per step, but "
-            f"{type(estimator).__name__} is expecting {n_features} features as input."
-        )
+    if kind == "sequences":
+        if seqs.n_features != n_features:
+            raise ValueError(
+                f"X has {seqs.n_features} features per step, but "
+                f"{type(estimator).__name__} is expecting {n_features} features as "
+                "input."
+            )
+        _check_sequence_names(estimator, X, reset=False)
     return seqs, kind
+
+
+def _check_sequence_names(estimator, X, *, reset):
+    """Set or check ``feature_names_in_`` from the columns of a list of
+    DataFrames, as scikit-learn does for one table: every sequence must have
+    the same columns, in the same order (a 3-D array has none)."""
+    first = None
+    if _is_sequence_list(X):
+        first = _columns(X[0])
+        for i in range(1, len(X)):
+            other = _columns(X[i])
+            if (other is None) != (first is None) or (
+                    first is not None and not np.array_equal(other, first)):
+                raise ValueError(
+                    f"X[{i}] has the columns {_shown(other)} but X[0] has "
+                    f"{_shown(first)}; every sequence needs the same columns, in "
+                    "the same order."
+                )
+    # the first DataFrame stands for X in scikit-learn's check
+    _check_feature_names(estimator, X[0] if first is not None else np.empty((0, 0)),
+                         reset=reset)
+
+
+def _columns(x):
+    """The column labels of a DataFrame, as an object array; None otherwise."""
+    columns = getattr(x, "columns", None)
+    return None if columns is None else np.asarray(columns, dtype=object)
+
+
+def _shown(columns):
+    return "none (not a DataFrame)" if columns is None else repr(columns.tolist())
 
 
 def safe_scale(var, mean, n):

@@ -33,7 +33,7 @@ from sklstm._core import _ctc, _lstm
 from sklstm._packing import PackedPlan
 from sklstm._products import dot
 from sklstm._sequences import as_float_array as _as_float_array
-from sklstm._sequences import read_arrays
+from sklstm._sequences import read_arrays, refuse_one_pass
 
 __all__ = [
     "GRUGradients",
@@ -749,20 +749,52 @@ def _read_logits(logits, input_lengths):
         raise ValueError(
             f"logits has {array.shape[2]} class; CTC needs the blank and at least "
             "one label.")
-    steps = np.arange(array.shape[1])
-    if not np.isfinite(array[steps[None, :] < lengths[:, None]]).all():
-        raise ValueError("logits contains NaN or infinity; check the network's output.")
+    _check_logit_values(array, lengths)
     return array, lengths
 
 
+def _check_logit_values(array, lengths):
+    """Refuse NaN and +inf in the frames read, and frames whose every logit is
+    -inf; -inf alone is a class of probability zero, which is legitimate."""
+    steps = np.arange(array.shape[1])
+    frames = array[steps[None, :] < lengths[:, None]]  # (sum of lengths, C)
+    if np.isfinite(frames).all():
+        return
+    where = np.flatnonzero(steps[None, :] < lengths[:, None])
+    for bad, what in ((np.isnan(frames).any(axis=1), "NaN"),
+                      ((frames == np.inf).any(axis=1), "+inf"),
+                      ((frames == -np.inf).all(axis=1),
+                       "-inf for every class (a softmax needs one class of non-zero "
+                       "probability)")):
+        if bad.any():
+            b, t = divmod(int(where[np.flatnonzero(bad)[0]]), array.shape[1])
+            raise ValueError(
+                f"logits contains {what} at sequence {b}, frame {t}; check the "
+                "network's output (-inf alone is allowed: a class of probability "
+                "zero).")
+
+
+def _check_int(value, name, low, high, expected):
+    """``value`` as an int in ``[low, high]`` (``high`` None: no bound), or a
+    ValueError saying it must be ``expected``; a boolean is not an integer."""
+    is_bool = isinstance(value, (bool, np.bool_))
+    if (not isinstance(value, Integral) or is_bool or value < low
+            or (high is not None and value > high)):
+        raise ValueError(
+            f"{name}={value!r} must be {expected}"
+            + (" (a boolean is not an index or a size)." if is_bool else "."))
+    return int(value)
+
+
 def _check_blank(blank, n_classes):
-    if not isinstance(blank, Integral) or not 0 <= blank < n_classes:
-        raise ValueError(f"blank={blank!r} must be an integer in [0, {n_classes}).")
-    return int(blank)
+    return _check_int(blank, "blank", 0, n_classes - 1,
+                      f"an integer in [0, {n_classes})")
 
 
 def _read_targets(targets, target_lengths, n_sequences, n_classes, blank):
     """Concatenated labels ``(sum L,)`` and their offsets ``(B + 1,)``, checked."""
+    refuse_one_pass(targets, "targets", "a list of integer label arrays, or an "
+                    "integer array with target_lengths")
     if isinstance(targets, (list, tuple)) or (
             isinstance(targets, np.ndarray) and targets.dtype == object):
         if target_lengths is not None:
@@ -846,7 +878,9 @@ def ctc_loss(logits, targets, *, input_lengths=None, target_lengths=None, blank=
     ----------
     logits : ndarray of shape (n_sequences, n_timesteps, n_classes) or list
         Class scores of every frame, before softmax, blank included; or a list
-        of ``(T_i, n_classes)`` arrays. float32 or float64.
+        of ``(T_i, n_classes)`` arrays. float32 or float64. ``-inf`` is a
+        class of probability zero (its gradient is zero); NaN, ``+inf`` and
+        frames of ``-inf`` only are refused.
     targets : list of int arrays, or ndarray
         A list of label sequences; or a padded ``(n_sequences, max_length)``
         array, or the concatenation of every sequence's labels, both with
@@ -1002,13 +1036,9 @@ def ctc_beam_search(logits, *, input_lengths=None, beam_width=16, blank=0, n_bes
     array, lengths = _read_logits(logits, input_lengths)
     B, T, C = array.shape
     blank = _check_blank(blank, C)
-    if not isinstance(beam_width, Integral) or beam_width < 1:
-        raise ValueError(f"beam_width={beam_width!r} must be a positive integer.")
-    if not isinstance(n_best, Integral) or not 1 <= n_best <= beam_width + 1:
-        raise ValueError(
-            f"n_best={n_best!r} must be an integer in [1, beam_width + 1 = "
-            f"{beam_width + 1}].")
-    W = int(beam_width)
+    W = _check_int(beam_width, "beam_width", 1, None, "a positive integer")
+    _check_int(n_best, "n_best", 1, W + 1,
+               f"an integer in [1, beam_width + 1 = {W + 1}]")
     labels = np.empty((B, W, T), dtype=np.intp)
     found_lengths = np.zeros((B, W), dtype=np.intp)
     n_found = np.empty(B, dtype=np.intp)

@@ -65,7 +65,7 @@ CTC_NOT_APPLICABLE = [
     "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
     "check_sample_weight_equivalence_on_dense_data", "check_sample_weights_list",
     "check_sample_weights_not_an_array", "check_sample_weights_not_overwritten",
-    "check_sample_weights_shape",
+    "check_sample_weights_pandas_series", "check_sample_weights_shape",
 ]
 
 

@@ -186,7 +186,7 @@ def test_partial_fit(data):
     assert clf.n_iter_ == 15 and len(clf.loss_curve_) == 15
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
     before = fitted_state(clf)
-    with pytest.raises(ValueError, match=r"y contains labels not in classes_"):
+    with pytest.raises(ValueError, match=r"classes \['other'\], not seen when"):
         clf.partial_fit(X[:3], ["neg", "pos", "other"])
     assert fitted_state(clf) == before
     # the optimizer state carries over: 2 calls equal ... themselves, reproducibly

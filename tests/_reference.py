@@ -210,3 +210,28 @@ def ctc_loss(logits, target, blank=0):
     """-log p(target | logits) by brute force (small T and C only)."""
     p = ctc_labelling_probs(logits, blank).get(tuple(int(k) for k in target), 0.0)
     return -np.log(p) if p > 0 else np.inf
+
+
+def ctc_log_prob(logits, target, blank=0):
+    """log p(target | logits) by the CTC forward recursion in log space
+    (Graves et al. 2006, eqs. 6-8): float64, one frame at a time, over the
+    blank-extended target."""
+    u = np.asarray(logits, dtype=np.float64)
+    log_y = u - np.logaddexp.reduce(u, axis=1, keepdims=True)
+    ext = [blank]
+    for k in target:
+        ext += [int(k), blank]
+    S = len(ext)
+    log_alpha = np.full(S, -np.inf)
+    log_alpha[:2] = log_y[0, ext[:2]]
+    for t in range(1, len(u)):
+        prev = log_alpha
+        log_alpha = np.full(S, -np.inf)
+        for s in range(S):
+            terms = [prev[s]]
+            if s >= 1:
+                terms.append(prev[s - 1])
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                terms.append(prev[s - 2])
+            log_alpha[s] = np.logaddexp.reduce(terms) + log_y[t, ext[s]]
+    return np.logaddexp.reduce(log_alpha[-2:]) if S > 1 else log_alpha[0]

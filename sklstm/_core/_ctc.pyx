@@ -502,9 +502,14 @@ def ctc_log_prob(
     intp_t blank,
     const double[::1] log_z,            # IN  (B,): from ctc_log_normalizers
     double[::1] log_probs,              # OUT (J,): log p(l_j | x), -inf if infeasible
+    bint finishing_only=False,
 ):
     """log p(l | x) of each target, by the forward recursion (for rescoring).
-    Scratch is O(C + L) per thread, whatever the number of frames."""
+    Scratch is O(C + L) per thread, whatever the number of frames.
+
+    With finishing_only, the recursion also skips the states that can no
+    longer reach the end, s < S - 2 (Tb - t): the same value mathematically,
+    in fewer operations, but rescaled by other sums, so not the same bits."""
     cdef intp_t J = sequence_of.shape[0], C = logits.shape[2]
     cdef intp_t j, b, L, max_L = 0, per_thread
     cdef double* scratch = NULL
@@ -522,7 +527,8 @@ def ctc_log_prob(
                     L = target_offsets[j + 1] - target_offsets[j]
                     log_probs[j] = _log_prob(
                         &logits[b, 0, 0], input_lengths[b], C, blank,
-                        &targets[target_offsets[j]], L, log_z[b], rows)
+                        &targets[target_offsets[j]], L, log_z[b], rows,
+                        finishing_only)
     free(scratch)
     if scratch == NULL:
         raise MemoryError(
@@ -534,14 +540,15 @@ def ctc_log_prob(
 
 cdef double _log_prob(
     const floating* u, intp_t Tb, intp_t C, intp_t blank, const intp_t* labels,
-    intp_t L, double log_z_sum, _Rows rows,
+    intp_t L, double log_z_sum, _Rows rows, bint finishing_only,
 ) noexcept nogil:
     """log p(l | x); log_z_sum is _log_normalizer of the sequence."""
     cdef bint underflow
     cdef double log_p
     if not _feasible(labels, L, Tb):
         return -INFINITY
-    log_p = _forward_rows(u, Tb, C, blank, labels, L, rows, &underflow)
+    log_p = _forward_rows(u, Tb, C, blank, labels, L, rows, finishing_only,
+                          &underflow)
     if underflow:
         return _log_prob_in_logs(u, Tb, C, blank, labels, L, rows)
     if log_p == -INFINITY:
@@ -553,14 +560,21 @@ cdef double _forward_rows(
     const floating* u,          # IN  (Tb, C) logits of the sequence
     intp_t Tb, intp_t C, intp_t blank, const intp_t* labels, intp_t L,
     _Rows rows,                 # SCRATCH _rows(..., C, max_L >= L)
+    bint finishing_only,        # IN  also skip the states that cannot finish
     bint* underflow,            # OUT whether a state that matters underflowed to 0
 ) noexcept nogil:
     """_forward's value, keeping two rows of α: the same operations in the same
     order, so the same bits. Two savings keep them: a frame's emissions are
     the C exponentials of its classes when C <= L + 1 (else the L + 1 of its
     states, as _frame_emissions), and states s >= 2t + 2, which no path
-    reaches by frame t, are skipped (their α is 0, adding it changes nothing)."""
-    cdef intp_t S = 2 * L + 1, t, s, k, hi
+    reaches by frame t, are skipped (their α is 0, adding it changes nothing).
+
+    With finishing_only, states s < S - 2 (Tb - t), which cannot reach the
+    final two in the frames left, are skipped too: they feed no state that
+    can, so the value is the same but for rounding (the frame sums that
+    rescale α leave their mass out). The states below the band are kept at 0,
+    so that a frame recomputed in logs reads no stale α."""
+    cdef intp_t S = 2 * L + 1, t, s, k, lo = 0, hi
     cdef bint by_class = C <= L + 1
     cdef double total, a, log_scale = 0, best, inv, mx
     cdef double* e = rows.e
@@ -600,8 +614,13 @@ cdef double _forward_rows(
         prev = cur
         cur = swap
         hi = min(S, 2 * t + 2)
+        if finishing_only and S - 2 * (Tb - t) > 0:
+            lo = S - 2 * (Tb - t)
+            # this row last held frame t - 2, whose band began 4 states lower
+            for s in range(max(0, lo - 4), lo):
+                cur[s] = 0
         total = 0
-        for s in range(hi):
+        for s in range(lo, hi):
             a = prev[s]
             if s >= 1:
                 a += prev[s - 1]
@@ -612,9 +631,11 @@ cdef double _forward_rows(
             total += a
         if not total > _TINY:
             _log_space_frame(ut, C, blank, labels, L, prev, cur, mx, &log_scale)
+            for s in range(lo):     # it wrote every state
+                cur[s] = 0
         else:
             inv = 1 / total
-            for s in range(hi):
+            for s in range(lo, hi):
                 cur[s] *= inv
             log_scale += log(total)
     best = cur[S - 1] + (cur[S - 2] if S > 1 else 0)

@@ -12,12 +12,14 @@ rescored candidates have ``S = 2L + 1`` of about 1.8 states a frame: a
 rescoring lattice of ``T x S`` doubles is quadratic in the number of frames.
 
 Each case runs in a fresh subprocess, so that its peak resident memory is its
-own: printed are seconds, the peak of NumPy's allocations (``tracemalloc``)
-and the growth of the peak resident set (``ru_maxrss``, which also sees the
-kernels' ``malloc`` scratch) during the call, and a digest of the labellings
-and log-probabilities found. ``--baseline DIR`` runs every case a second time
-with ``DIR`` (a directory holding another build of the ``sklstm`` package, e.g.
-a checkout of an earlier commit built in place) first on ``PYTHONPATH``, and
+own: printed are seconds, the peak of NumPy's allocations (``tracemalloc``,
+in a second call), the process's peak resident set (``ru_maxrss``, which
+also sees the kernels' ``malloc`` scratch) and its growth during the call
+(Linux: the peak is reset through ``/proc/self/clear_refs`` just before), and
+a digest of the labellings and log-probabilities found. ``--baseline DIR``
+runs every case a second time with ``DIR`` (a directory holding another
+build of the ``sklstm`` package, e.g. a checkout of an earlier commit built
+in place) first on ``PYTHONPATH``, and
 says whether both builds found the same results, bit for bit. Run::
 
     python benchmarks/bench_ctc_memory.py --n-threads 1
@@ -56,6 +58,22 @@ def _logits(case, dtype):
     return logits.astype(dtype)
 
 
+def _status_kib(field):
+    with open("/proc/self/status") as f:
+        return int(next(line.split()[1] for line in f if line.startswith(field)))
+
+
+def _reset_peak_rss():
+    """Restart the peak resident set (VmHWM) from the current one; False where
+    the platform cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def _worker(case, dtype, n_threads, n_best):
     """Run one case in this (fresh) process; print one JSON line."""
     from threadpoolctl import threadpool_limits
@@ -65,16 +83,26 @@ def _worker(case, dtype, n_threads, n_best):
 
     logits = _logits(case, dtype)
     _, beam_width = CASES[case]
+    def decode():
+        return ctc_beam_search(logits, beam_width=beam_width, n_best=n_best,
+                               return_log_probs=True)
+
     with threadpool_limits(limits=n_threads):
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        tracemalloc.start()
+        reset = _reset_peak_rss()
+        rss_before = (_status_kib("VmRSS:") if reset else
+                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         start = time.perf_counter()
-        found, log_probs = ctc_beam_search(logits, beam_width=beam_width,
-                                           n_best=n_best, return_log_probs=True)
+        found, log_probs = decode()
         seconds = time.perf_counter() - start
+        rss_after = (_status_kib("VmHWM:") if reset else
+                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # a second call for NumPy's peak: tracing every Python allocation
+        # would slow the timed one
+        tracemalloc.start()
+        decode()
         _, numpy_peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     digest = hashlib.sha256(log_probs.tobytes())
     for labelling in (found if n_best == 1 else found[0]):
         digest.update(np.asarray(labelling, dtype=np.int64).tobytes())
@@ -83,7 +111,8 @@ def _worker(case, dtype, n_threads, n_best):
         "n_classes": N_CLASSES, "dtype": dtype, "n_threads": n_threads,
         "n_best": n_best, "seconds": seconds,
         "numpy_peak_mib": numpy_peak / 2**20,
-        # ru_maxrss is in KiB on Linux
+        # ru_maxrss and /proc/self/status are in KiB on Linux
+        "peak_rss_mib": peak_rss / 2**10,
         "rss_growth_mib": (rss_after - rss_before) / 2**10,
         "best_length": int(len(found[0] if n_best == 1 else found[0][0])),
         "best_log_prob": float(log_probs[0, 0]),
@@ -132,18 +161,19 @@ def main(argv=None):
                 rows.append(row)
     print()
     print(f"{'case':<16} {'build':<8} {'T':>6} {'W':>5} | {'seconds':>8} "
-          f"{'numpy MiB':>9} {'RSS MiB':>8} | results")
+          f"{'numpy MiB':>9} {'peak RSS':>8} {'growth':>8} | results")
     for r in rows:
         print(f"{r['case']:<16} {r['build']:<8} {r['n_timesteps']:>6} "
               f"{r['beam_width']:>5} | {r['seconds']:>8.2f} "
-              f"{r['numpy_peak_mib']:>9.1f} {r['rss_growth_mib']:>8.1f} | "
+              f"{r['numpy_peak_mib']:>9.1f} {r['peak_rss_mib']:>8.1f} "
+              f"{r['rss_growth_mib']:>8.1f} | "
               f"{r['results_sha256']}")
     if args.baseline:
         for case in args.cases:
             digests = {r["results_sha256"] for r in rows if r["case"] == case}
             print(f"{case}: {'identical' if len(digests) == 1 else 'DIFFERENT'} "
                   "results in both builds")
-    print("RSS MiB: growth of the peak resident set during the call")
+    print("MiB; peak RSS: of the whole process; growth: of the peak during the call")
 
 
 if __name__ == "__main__":

@@ -1000,6 +1000,15 @@ def ctc_beam_search(logits, *, input_lengths=None, beam_width=16, blank=0, n_bes
     log_probs : ndarray of shape (n_sequences, n_best)
         With ``return_log_probs=True``; ``-inf`` where fewer labellings exist.
 
+    Notes
+    -----
+    The search keeps a trie of at most ``beam_width`` new prefixes a frame.
+    Rescoring runs the forward recursion with two rows of the lattice per
+    thread, so its memory is that of the longest candidate, whatever the
+    number of frames, and it runs in two passes: every candidate over the
+    lattice states that can still finish, then, exactly, the few whose
+    probability can rank among the ``n_best`` once rounding is allowed for.
+
     Examples
     --------
     >>> import numpy as np
@@ -1026,12 +1035,12 @@ def ctc_beam_search(logits, *, input_lengths=None, beam_width=16, blank=0, n_bes
     greedy = ctc_greedy_decode(array, input_lengths=lengths, blank=blank)
     candidates = []
     for b in range(B):
-        seen = {tuple(greedy[b])}
+        seen = {greedy[b].tobytes()}  # both intp: equal bytes, equal labellings
         cands = [greedy[b]]
         for n in range(n_found[b]):
             prefix = labels[b, n, : found_lengths[b, n]]
-            if tuple(prefix) not in seen:
-                seen.add(tuple(prefix))
+            if prefix.tobytes() not in seen:
+                seen.add(prefix.tobytes())
                 cands.append(prefix.copy())
         candidates.append(cands)
     sequence_of = np.repeat(np.arange(B, dtype=np.intp), [len(c) for c in candidates])

@@ -129,7 +129,7 @@ def _run(case, args, path=None):
     command = [sys.executable, os.path.abspath(__file__), "--worker", case,
                "--dtype", args.dtype, "--n-threads", str(args.n_threads),
                "--n-best", str(args.n_best)]
-    out = subprocess.run(command, env=env, check=True, capture_output=True,
+    out = subprocess.run(command, env=env, check=True, stdout=subprocess.PIPE,
                          text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 

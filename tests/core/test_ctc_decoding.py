@@ -178,6 +178,46 @@ def test_rescoring_analytic_case():
     np.testing.assert_allclose(np.exp(got), want, rtol=1e-14)
 
 
+def test_rescoring_passes_agree(rng, dtype):
+    # The first pass (states that can still finish) and the exact one differ
+    # only by rounding.
+    for _ in range(10):
+        T, C = int(rng.integers(1, 60)), int(rng.choice([3, 30]))
+        logits = np.ascontiguousarray(rng.normal(scale=3.0, size=(1, T, C)), dtype)
+        targets = [rng.integers(1, C, size=int(rng.integers(0, T + 1)))
+                   for _ in range(5)]
+        offsets = np.cumsum([0] + [len(t) for t in targets]).astype(np.intp)
+        flat = np.concatenate(targets + [np.zeros(1)]).astype(np.intp)
+        lengths, log_z = np.array([T], dtype=np.intp), np.empty(1)
+        _ctc.ctc_log_normalizers(logits, lengths, log_z)
+        passes = []
+        for finishing_only in (False, True):
+            out = np.empty(len(targets))
+            _ctc.ctc_log_prob(logits, lengths, np.zeros(5, dtype=np.intp), flat,
+                              offsets, 0, log_z, out, finishing_only)
+            passes.append(out)
+        np.testing.assert_allclose(passes[1], passes[0], rtol=1e-12)
+
+
+def test_n_best_is_the_head_of_the_full_ranking(rng):
+    # Rescoring computes exactly only the candidates that can rank among the
+    # n_best; integer logits make exact ties, which must break as in the full
+    # ranking (candidate order).
+    for scale, width in [(3.0, 8), (1.0, 20)]:
+        logits = np.round(rng.normal(scale=scale, size=(4, 25, 5)))
+        full, full_scores = ctc_beam_search(logits, beam_width=width, n_best=width + 1,
+                                            return_log_probs=True)
+        for n_best in (1, 2, 5):
+            found, scores = ctc_beam_search(logits, beam_width=width, n_best=n_best,
+                                            return_log_probs=True)
+            np.testing.assert_array_equal(scores, full_scores[:, :n_best])
+            for b in range(4):
+                head = full[b][:n_best] if n_best > 1 else full[b][0]
+                got = found[b] if n_best > 1 else [found[b]]
+                want = head if n_best > 1 else [head]
+                assert [list(x) for x in got] == [list(x) for x in want]
+
+
 def test_beam_search_scores_match_a_log_space_reference(rng):
     logits = rng.normal(scale=3.0, size=(3, 15, 4))
     logits[1, :, 0] += 4.0  # mostly blank

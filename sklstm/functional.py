@@ -1050,10 +1050,11 @@ def ctc_beam_search(logits, *, input_lengths=None, beam_width=16, blank=0, n_bes
     # Two passes. The first skips the lattice states that can no longer
     # finish, the same log p but for rounding; the second computes exactly
     # (as a single full pass would, bit for bit) the candidates that can
-    # rank among the n_best: those within a margin of the n_best-th. Both
-    # recursions lose about 10 T eps + eps |log p| to rounding (rescaled sums
-    # of positive terms, or log-sum-exps), far inside the margin, so the
-    # candidates left out rank strictly below the n_best, in either pass.
+    # rank among the n_best: those within a margin of the n_best-th. Rounding
+    # moves either pass's log p by about T eps (1 + |log p|) at most (T
+    # frames of rescaled sums of positive terms, or of log-sum-exps), far
+    # inside the margin, so the candidates left out rank strictly below the
+    # n_best in both.
     first = _rescore(array, lengths, sequence_of, flat_cands, blank, log_z, True)
     exact = []
     start = 0

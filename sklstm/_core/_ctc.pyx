@@ -21,8 +21,7 @@ frame ``t`` (Graves 2012, eq. 7.34).
 The caller (``sklstm.functional``) validates every argument. Scratch is one
 buffer, a slice per thread, allocated before any time loop and sized by the
 function that carves it (``_lattice``, ``_rows``, ``_beam_scratch``); a kernel
-that cannot
-allocate it raises MemoryError.
+that cannot allocate it raises MemoryError.
 """
 from libc.math cimport INFINITY, exp, log, log1p
 from libc.stdlib cimport free, malloc, qsort

@@ -989,6 +989,17 @@ def ctc_greedy_decode(logits, *, input_lengths=None, blank=0):
     return out
 
 
+def _rescore(array, lengths, sequence_of, targets, blank, log_z, finishing_only):
+    """log p(l | x) of each target (one per entry of ``sequence_of``)."""
+    offsets = np.zeros(len(targets) + 1, dtype=np.intp)
+    np.cumsum([len(t) for t in targets], out=offsets[1:])
+    flat = _with_spare(np.concatenate(targets) if offsets[-1] else [])
+    log_probs = np.empty(len(targets), dtype=np.float64)
+    _ctc.ctc_log_prob(array, lengths, np.ascontiguousarray(sequence_of, dtype=np.intp),
+                      flat, offsets, blank, log_z, log_probs, finishing_only)
+    return log_probs
+
+
 def ctc_beam_search(logits, *, input_lengths=None, beam_width=16, blank=0, n_best=1,
                     return_log_probs=False):
     """Prefix beam search decoding (Hannun et al. 2014), rescored exactly.
@@ -1024,6 +1035,15 @@ def ctc_beam_search(logits, *, input_lengths=None, beam_width=16, blank=0, n_bes
     log_probs : ndarray of shape (n_sequences, n_best)
         With ``return_log_probs=True``; ``-inf`` where fewer labellings exist.
 
+    Notes
+    -----
+    The search keeps a trie of at most ``beam_width`` new prefixes a frame.
+    Rescoring runs the forward recursion with two rows of the lattice per
+    thread, so its memory is that of the longest candidate, whatever the
+    number of frames, and it runs in two passes: every candidate over the
+    lattice states that can still finish, then, exactly, the few whose
+    probability can rank among the ``n_best`` once rounding is allowed for.
+
     Examples
     --------
     >>> import numpy as np
@@ -1046,24 +1066,40 @@ def ctc_beam_search(logits, *, input_lengths=None, beam_width=16, blank=0, n_bes
     greedy = ctc_greedy_decode(array, input_lengths=lengths, blank=blank)
     candidates = []
     for b in range(B):
-        seen = {tuple(greedy[b])}
+        seen = {greedy[b].tobytes()}  # both intp: equal bytes, equal labellings
         cands = [greedy[b]]
         for n in range(n_found[b]):
             prefix = labels[b, n, : found_lengths[b, n]]
-            if tuple(prefix) not in seen:
-                seen.add(tuple(prefix))
+            if prefix.tobytes() not in seen:
+                seen.add(prefix.tobytes())
                 cands.append(prefix.copy())
         candidates.append(cands)
     sequence_of = np.repeat(np.arange(B, dtype=np.intp), [len(c) for c in candidates])
     flat_cands = [c for cands in candidates for c in cands]
-    offsets = np.zeros(len(flat_cands) + 1, dtype=np.intp)
-    np.cumsum([len(c) for c in flat_cands], out=offsets[1:])
-    flat = _with_spare(np.concatenate(flat_cands) if offsets[-1] else [])
     log_z = np.empty(B, dtype=np.float64)
     _ctc.ctc_log_normalizers(array, lengths, log_z)  # once, not per candidate
-    log_probs = np.empty(len(flat_cands), dtype=np.float64)
-    _ctc.ctc_log_prob(array, lengths, sequence_of, flat, offsets, blank, log_z,
-                      log_probs)
+    # Two passes. The first skips the lattice states that can no longer
+    # finish, the same log p but for rounding; the second computes exactly
+    # (as a single full pass would, bit for bit) the candidates that can
+    # rank among the n_best: those within a margin of the n_best-th. Rounding
+    # moves either pass's log p by about T eps (1 + |log p|) at most (T
+    # frames of rescaled sums of positive terms, or of log-sum-exps), far
+    # inside the margin, so the candidates left out rank strictly below the
+    # n_best in both.
+    first = _rescore(array, lengths, sequence_of, flat_cands, blank, log_z, True)
+    exact = []
+    start = 0
+    for b, cands in enumerate(candidates):
+        lp = first[start : start + len(cands)]
+        k = min(n_best, len(lp))
+        threshold = -np.partition(-lp, k - 1)[k - 1]   # the k-th largest
+        margin = 1e-6 * (1 + abs(threshold)) + 1e-9 * lengths[b]
+        exact.extend(start + np.flatnonzero(~(lp < threshold - margin)))
+        start += len(cands)
+    exact = np.asarray(exact, dtype=np.intp)
+    log_probs = np.full(len(flat_cands), -np.inf)
+    log_probs[exact] = _rescore(array, lengths, sequence_of[exact],
+                                [flat_cands[j] for j in exact], blank, log_z, False)
     results, scores = [], np.full((B, n_best), -np.inf)
     start = 0
     for b, cands in enumerate(candidates):

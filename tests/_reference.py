@@ -212,26 +212,32 @@ def ctc_loss(logits, target, blank=0):
     return -np.log(p) if p > 0 else np.inf
 
 
-def ctc_loss_log_space(logits, target, blank=0):
-    """-log p(target | logits) by the forward recursion in log space (Graves
-    2012, eq. 7.9-7.13), one loop per frame and state: any T, and -inf logits
-    (classes of probability zero) stay exact."""
+def ctc_log_prob(logits, target, blank=0):
+    """log p(target | logits) by the CTC forward recursion in log space
+    (Graves et al. 2006, eqs. 6-8): float64, one frame at a time, over the
+    blank-extended target."""
     u = np.asarray(logits, dtype=np.float64)
-    mx = u.max(axis=1, keepdims=True)
-    log_y = u - mx - np.log(np.exp(u - mx).sum(axis=1, keepdims=True))
+    log_y = u - np.logaddexp.reduce(u, axis=1, keepdims=True)
     ext = [blank]
     for k in target:
         ext += [int(k), blank]
-    T, S = len(u), len(ext)
-    alpha = np.full(S, -np.inf)
-    alpha[0] = log_y[0, ext[0]]
-    if S > 1:
-        alpha[1] = log_y[0, ext[1]]
-    for t in range(1, T):
-        prev, alpha = alpha, np.full(S, -np.inf)
+    S = len(ext)
+    log_alpha = np.full(S, -np.inf)
+    log_alpha[:2] = log_y[0, ext[:2]]
+    for t in range(1, len(u)):
+        prev = log_alpha
+        log_alpha = np.full(S, -np.inf)
         for s in range(S):
-            terms = [prev[s]] + ([prev[s - 1]] if s >= 1 else [])
+            terms = [prev[s]]
+            if s >= 1:
+                terms.append(prev[s - 1])
             if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
                 terms.append(prev[s - 2])
-            alpha[s] = np.logaddexp.reduce(terms) + log_y[t, ext[s]]
-    return -np.logaddexp.reduce(alpha[-2:] if S > 1 else alpha)
+            log_alpha[s] = np.logaddexp.reduce(terms) + log_y[t, ext[s]]
+    return np.logaddexp.reduce(log_alpha[-2:]) if S > 1 else log_alpha[0]
+
+
+def ctc_loss_log_space(logits, target, blank=0):
+    """-log p(target | logits) by the forward recursion in log space: any T,
+    and -inf logits (classes of probability zero) stay exact."""
+    return -ctc_log_prob(logits, target, blank)

@@ -20,11 +20,11 @@ frame ``t`` (Graves 2012, eq. 7.34).
 
 The caller (``sklstm.functional``) validates every argument. Scratch is one
 buffer, a slice per thread, allocated before any time loop and sized by the
-function that carves it (``_lattice``, ``_beam_scratch``); a kernel that cannot
-allocate it raises MemoryError.
+function that carves it (``_lattice``, ``_rows``, ``_beam_scratch``); a kernel
+that cannot allocate it raises MemoryError.
 """
 from libc.math cimport INFINITY, exp, log, log1p
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 
 from cython.parallel cimport parallel, prange, threadid
@@ -466,6 +466,34 @@ def ctc_loss(
     return 0
 
 
+cdef struct _Rows:
+    intp_t size         # doubles it spans, rounded up to whole cache lines
+    double* e           # (max(C, L + 1),) the frame's emissions
+    double* prev        # (S,) α of the previous frame (log α on the slow path)
+    double* cur         # (S,) α of the current frame
+    intp_t* emission    # (S,) where state s finds its emission in e
+    intp_t* skip        # (S,) 1 where state s may be entered from s - 2
+
+
+cdef _Rows _rows(double* base, intp_t C, intp_t max_L) noexcept nogil:
+    """One thread's scratch for _log_prob over targets of at most max_L labels,
+    carved from base; with base NULL, only its size. Two rows of α, not the
+    (T, S) lattice: rescoring needs no backward pass. Whole cache lines, as
+    _lattice."""
+    cdef _Rows rows
+    cdef intp_t S = 2 * max_L + 1, n_e = max(C, max_L + 1)
+    memset(&rows, 0, sizeof(rows))
+    # intp_t and double are both 8 bytes: the index arrays take double slots
+    rows.size = (n_e + 4 * S + 7) // 8 * 8
+    if base != NULL:
+        rows.e = base
+        rows.prev = rows.e + n_e
+        rows.cur = rows.prev + S
+        rows.emission = <intp_t*>(rows.cur + S)
+        rows.skip = rows.emission + S
+    return rows
+
+
 def ctc_log_prob(
     const floating[:, :, ::1] logits,   # IN  (B, T, C)
     const intp_t[::1] input_lengths,    # IN  (B,)
@@ -475,51 +503,185 @@ def ctc_log_prob(
     intp_t blank,
     const double[::1] log_z,            # IN  (B,): from ctc_log_normalizers
     double[::1] log_probs,              # OUT (J,): log p(l_j | x), -inf if infeasible
+    bint finishing_only=False,
 ):
-    """log p(l | x) of each target, by the forward recursion (for rescoring)."""
-    cdef intp_t J = sequence_of.shape[0], T = logits.shape[1], C = logits.shape[2]
+    """log p(l | x) of each target, by the forward recursion (for rescoring).
+    Scratch is O(C + L) per thread, whatever the number of frames.
+
+    With finishing_only, the recursion also skips the states that can no
+    longer reach the end, s < S - 2 (Tb - t): the same value mathematically,
+    in fewer operations, but rescaled by other sums, so not the same bits."""
+    cdef intp_t J = sequence_of.shape[0], C = logits.shape[2]
     cdef intp_t j, b, L, max_L = 0, per_thread
     cdef double* scratch = NULL
-    cdef _Lattice lat
+    cdef _Rows rows
     cdef int n_threads = min(sklstm_max_threads(), <int>max(J, 1))
     max_L = _longest(target_offsets)
-    per_thread = _lattice(NULL, T, max_L).size
+    per_thread = _rows(NULL, C, max_L).size
     with nogil:
         scratch = <double*>malloc(n_threads * per_thread * sizeof(double))
         if scratch != NULL:
             with parallel(num_threads=n_threads):
-                lat = _lattice(scratch + threadid() * per_thread, T, max_L)
+                rows = _rows(scratch + threadid() * per_thread, C, max_L)
                 for j in prange(J, schedule="dynamic"):
                     b = sequence_of[j]
                     L = target_offsets[j + 1] - target_offsets[j]
                     log_probs[j] = _log_prob(
                         &logits[b, 0, 0], input_lengths[b], C, blank,
-                        &targets[target_offsets[j]], L, log_z[b],
-                        lat.e, lat.m, lat.alpha)
+                        &targets[target_offsets[j]], L, log_z[b], rows,
+                        finishing_only)
     free(scratch)
     if scratch == NULL:
         raise MemoryError(
             f"not enough memory for the CTC rescoring scratch: {n_threads} thread(s) x "
-            f"{per_thread * sizeof(double)} bytes (the forward lattice of {T} frames "
-            f"and {2 * max_L + 1} states)")
+            f"{per_thread * sizeof(double)} bytes (two rows of {2 * max_L + 1} states "
+            f"and {C} classes)")
     return 0
 
 
 cdef double _log_prob(
     const floating* u, intp_t Tb, intp_t C, intp_t blank, const intp_t* labels,
-    intp_t L, double log_z_sum, double* e, double* m, double* alpha,
+    intp_t L, double log_z_sum, _Rows rows, bint finishing_only,
 ) noexcept nogil:
     """log p(l | x); log_z_sum is _log_normalizer of the sequence."""
     cdef bint underflow
     cdef double log_p
     if not _feasible(labels, L, Tb):
         return -INFINITY
-    log_p = _forward(u, Tb, C, blank, labels, L, e, m, alpha, &underflow)
+    log_p = _forward_rows(u, Tb, C, blank, labels, L, rows, finishing_only,
+                          &underflow)
     if underflow:
-        return -_loss_in_logs(u, Tb, C, blank, labels, L, alpha, m)
+        return _log_prob_in_logs(u, Tb, C, blank, labels, L, rows)
     if log_p == -INFINITY:
         return log_p
     return log_p - log_z_sum
+
+
+cdef double _forward_rows(
+    const floating* u,          # IN  (Tb, C) logits of the sequence
+    intp_t Tb, intp_t C, intp_t blank, const intp_t* labels, intp_t L,
+    _Rows rows,                 # SCRATCH _rows(..., C, max_L >= L)
+    bint finishing_only,        # IN  also skip the states that cannot finish
+    bint* underflow,            # OUT whether a state that matters underflowed to 0
+) noexcept nogil:
+    """_forward's value, keeping two rows of α: the same operations in the same
+    order, so the same bits. Two savings keep them: a frame's emissions are
+    the C exponentials of its classes when C <= L + 1 (else the L + 1 of its
+    states, as _frame_emissions), and states s >= 2t + 2, which no path
+    reaches by frame t, are skipped (their α is 0, adding it changes nothing).
+
+    With finishing_only, states s < S - 2 (Tb - t), which cannot reach the
+    final two in the frames left, are skipped too: they feed no state that
+    can, so the value is the same but for rounding (the frame sums that
+    rescale α leave their mass out). The states below the band are kept at 0,
+    so that a frame recomputed in logs reads no stale α."""
+    cdef intp_t S = 2 * L + 1, t, s, k, lo = 0, hi
+    cdef bint by_class = C <= L + 1
+    cdef double total, a, log_scale = 0, best, inv, mx
+    cdef double* e = rows.e
+    cdef double* prev = rows.prev
+    cdef double* cur = rows.cur
+    cdef double* swap
+    cdef intp_t* emission = rows.emission
+    cdef intp_t* skip = rows.skip
+    cdef const floating* ut
+    underflow[0] = False
+    for s in range(S):
+        emission[s] = _state_label(labels, blank, s) if by_class else _state_emission(s)
+        skip[s] = _skip_allowed(labels, s)
+        prev[s] = 0
+        cur[s] = 0
+    for t in range(Tb):
+        ut = u + t * C
+        if by_class:
+            mx = _frame_max(ut, C)
+            for k in range(C):
+                e[k] = exp(ut[k] - mx)
+        else:
+            _frame_emissions(ut, C, blank, labels, L, e, &mx)
+        if t == 0:
+            cur[0] = e[emission[0]]
+            if S > 1:
+                cur[1] = e[emission[1]]
+            total = cur[0] + (cur[1] if S > 1 else 0)
+            if not total > _TINY:
+                _log_space_frame(ut, C, blank, labels, L, NULL, cur, mx, &log_scale)
+            else:
+                for s in range(S):
+                    cur[s] /= total
+                log_scale += log(total)
+            continue
+        swap = prev
+        prev = cur
+        cur = swap
+        hi = min(S, 2 * t + 2)
+        if finishing_only and S - 2 * (Tb - t) > 0:
+            lo = S - 2 * (Tb - t)
+            # this row last held frame t - 2, whose band began 4 states lower
+            for s in range(max(0, lo - 4), lo):
+                cur[s] = 0
+        total = 0
+        for s in range(lo, hi):
+            a = prev[s]
+            if s >= 1:
+                a += prev[s - 1]
+            if skip[s]:
+                a += prev[s - 2]
+            a *= e[emission[s]]
+            cur[s] = a
+            total += a
+        if not total > _TINY:
+            _log_space_frame(ut, C, blank, labels, L, prev, cur, mx, &log_scale)
+            for s in range(lo):     # it wrote every state
+                cur[s] = 0
+        else:
+            inv = 1 / total
+            for s in range(lo, hi):
+                cur[s] *= inv
+            log_scale += log(total)
+    best = cur[S - 1] + (cur[S - 2] if S > 1 else 0)
+    # as in _forward: a tiny share on the final states may have lost digits
+    underflow[0] = not best > _SAFE
+    if best <= 0:
+        return -INFINITY
+    return log_scale + log(best)
+
+
+cdef double _log_prob_in_logs(
+    const floating* u, intp_t Tb, intp_t C, intp_t blank, const intp_t* labels,
+    intp_t L, _Rows rows,
+) noexcept nogil:
+    """log p(l | x) by the log-space forward recursion of _loss_in_logs (the
+    same operations, so the same bits), keeping two rows of log α."""
+    cdef intp_t S = 2 * L + 1, t, s
+    cdef double a, mx, lz
+    cdef double* prev = rows.prev
+    cdef double* cur = rows.cur
+    cdef double* swap
+    cdef const floating* ut
+    for t in range(Tb):
+        ut = u + t * C
+        mx = _frame_max(ut, C)
+        lz = mx + log(_frame_normalizer(ut, C, mx, <double*>NULL))
+        for s in range(S):
+            if t == 0:
+                a = 0.0 if s <= 1 else -INFINITY
+            else:
+                a = prev[s]
+                if s >= 1:
+                    a = _log_add(a, prev[s - 1])
+                if _skip_allowed(labels, s):
+                    a = _log_add(a, prev[s - 2])
+            if a != -INFINITY:
+                a += ut[_state_label(labels, blank, s)] - lz
+            cur[s] = a
+        swap = prev
+        prev = cur
+        cur = swap
+    a = prev[S - 1]
+    if S > 1:
+        a = _log_add(a, prev[S - 2])
+    return a
 
 
 cdef double _log_normalizer(const floating* u, intp_t Tb, intp_t C) noexcept nogil:
@@ -587,6 +749,21 @@ cdef inline void _heap_push(double* score, intp_t* item, intp_t* n, intp_t capac
         _heap_sift_down(score, item, n[0], 0)
 
 
+cdef struct _Ranked:
+    double score
+    intp_t item
+
+
+cdef int _by_score(const void* a, const void* b) noexcept nogil:
+    """qsort order of _Ranked: score descending, then item ascending (the
+    order a stable sort by descending score leaves)."""
+    cdef const _Ranked* x = <const _Ranked*>a
+    cdef const _Ranked* y = <const _Ranked*>b
+    if x.score != y.score:
+        return -1 if x.score > y.score else 1
+    return -1 if x.item < y.item else (1 if x.item > y.item else 0)
+
+
 cdef struct _BeamScratch:
     intp_t bytes        # bytes it spans, rounded up to whole cache lines
     intp_t* parent      # (1 + T W,) trie nodes: parent, -1 at the root
@@ -602,6 +779,7 @@ cdef struct _BeamScratch:
     double* next_pb     # (W,)
     double* next_pnb    # (W,)
     double* heap_score  # (W,)
+    _Ranked* order      # (W,) beams by score, best first
     double* y           # (C,) the frame's softmax
     char* skip          # (W, C) merged extensions
 
@@ -617,7 +795,8 @@ cdef _BeamScratch _beam_scratch(
     cdef intp_t capacity = 1 + T * W   # the root, then at most W nodes a frame
     memset(&sc, 0, sizeof(sc))
     sc.bytes = ((3 * capacity + 3 * W) * sizeof(intp_t)
-                + (8 * W + C) * sizeof(double) + W * C + 63) // 64 * 64
+                + (8 * W + C) * sizeof(double) + W * sizeof(_Ranked) + W * C
+                + 63) // 64 * 64
     if base != NULL:
         sc.parent = <intp_t*>base
         sc.label = sc.parent + capacity
@@ -632,7 +811,8 @@ cdef _BeamScratch _beam_scratch(
         sc.next_pb = sc.stay_pnb + W
         sc.next_pnb = sc.next_pb + W
         sc.heap_score = sc.next_pnb + W
-        sc.y = sc.heap_score + W
+        sc.order = <_Ranked*>(sc.heap_score + W)
+        sc.y = <double*>(sc.order + W)
         sc.skip = <char*>(sc.y + C)
     return sc
 
@@ -666,6 +846,7 @@ cdef intp_t _beam_search_sequence(
     cdef double* next_pb = buf.next_pb
     cdef double* next_pnb = buf.next_pnb
     cdef double* heap_score = buf.heap_score
+    cdef _Ranked* order = buf.order
     cdef double* y = buf.y
     cdef char* skip = buf.skip
     cdef intp_t n_nodes = 1, n_beams = 1, n_heap, t, i, j, k, c, last, it, n
@@ -705,22 +886,19 @@ cdef intp_t _beam_search_sequence(
             sc = stay_pb[i] + stay_pnb[i]
             if sc > 0:
                 _heap_push(heap_score, heap_item, &n_heap, W, sc, i)
-        # Beams by total score, best first (next_node serves as the order):
-        # once a beam's best extension, total * max_c y(c), cannot beat the
-        # W-th candidate, neither can any extension of the beams after it.
+        # Beams by total score, best first (ties in beam order): once a
+        # beam's best extension, total * max_c y(c), cannot beat the W-th
+        # candidate, neither can any extension of the beams after it.
         y_top = 0
         for c in range(C):
             if c != blank and y[c] > y_top:
                 y_top = y[c]
         for n in range(n_beams):
-            next_node[n] = n
-            j = n
-            while j > 0 and (pb[next_node[j - 1]] + pnb[next_node[j - 1]]
-                             < pb[next_node[j]] + pnb[next_node[j]]):
-                next_node[j], next_node[j - 1] = next_node[j - 1], next_node[j]
-                j -= 1
+            order[n].score = pb[n] + pnb[n]
+            order[n].item = n
+        qsort(order, n_beams, sizeof(_Ranked), _by_score)
         for n in range(n_beams):
-            i = next_node[n]
+            i = order[n].item
             total = pb[i] + pnb[i]
             if n_heap == W and total * y_top <= heap_score[0]:
                 break
@@ -765,22 +943,17 @@ cdef intp_t _beam_search_sequence(
             slot[node[n]] = n
     # best first, by beam score
     for n in range(n_beams):
-        heap_score[n] = pb[n] + pnb[n]
-        heap_item[n] = n
-    for i in range(1, n_beams):  # insertion sort, descending
-        j = i
-        while j > 0 and heap_score[j - 1] < heap_score[j]:
-            heap_score[j], heap_score[j - 1] = heap_score[j - 1], heap_score[j]
-            heap_item[j], heap_item[j - 1] = heap_item[j - 1], heap_item[j]
-            j -= 1
+        order[n].score = pb[n] + pnb[n]
+        order[n].item = n
+    qsort(order, n_beams, sizeof(_Ranked), _by_score)
     for n in range(n_beams):
-        k = node[heap_item[n]]
+        k = node[order[n].item]
         i = 0
         while k != 0:
             i += 1
             k = parent[k]
         out_lengths[n] = i
-        k = node[heap_item[n]]
+        k = node[order[n].item]
         while k != 0:
             i -= 1
             out_labels[n * T_max + i] = label[k]

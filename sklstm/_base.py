@@ -36,9 +36,27 @@ def log_softmax(logits, axis=-1):
     return shifted
 
 
-# Sequences per forward pass at predict time: bounds the memory of the
-# padded per-layer outputs without costing speed.
-_PREDICT_BATCH = 512
+# Steps per forward pass outside training (predict, the early-stopping
+# validation pass), counted as the batch's sequences times its longest: a
+# pass holds a layer's input and output for this many rows (128 values a row
+# for a bidirectional layer of 64 units: 64 MiB in float64), whatever the
+# number of sequences or the longest of them; a longer sequence runs alone.
+# Batches of sequences of similar length, as sorting makes them, keep the
+# padding of the per-step head small.
+_PREDICT_STEPS = 2**16
+
+
+def predict_batches(lengths, max_steps=_PREDICT_STEPS):
+    """Index arrays of the batches of one pass: consecutive sequences in order
+    of decreasing length, each batch ``n`` sequences with ``n * longest <=
+    max_steps`` (or a single longer sequence)."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    batches, start = [], 0
+    while start < order.size:
+        stop = start + max(1, max_steps // int(lengths[order[start]]))
+        batches.append(order[start:stop])
+        start = stop
+    return batches
 
 
 # "auto" batches: at most 32 sequences, and at least _AUTO_MIN_BATCHES
@@ -160,8 +178,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """``(loss, d_logits)`` of the weighted mean loss of a batch."""
 
     @abstractmethod
-    def _validation_score(self, logits, Y, lengths):
-        """The early-stopping score of validation predictions (higher is better)."""
+    def _validation_score(self, network, flat, seqs, Y):
+        """The early-stopping score (higher is better) of the held-out ``seqs``
+        with targets ``Y``, predicted in :func:`predict_batches`."""
 
     # True: the output layer applies to every step (CTC), not to a pooling.
     _per_step = False
@@ -187,21 +206,52 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _n_directions(self):
         return 2 if self.bidirectional else 1
 
-    def _network(self):
-        """The network these parameters describe (built afresh: it holds no
-        state, so estimators stay plain parameter holders)."""
-        if self.cell == "gru":
+    # The parameters that define the function the network computes: fit
+    # records them (``_fitted_structure``), predicting reads the record, and
+    # training on from the fitted weights requires them unchanged.
+    _STRUCTURE = ("hidden_layer_sizes", "bidirectional", "cell", "hidden_activation",
+                  "recurrent_input", "pooling")
+
+    def _structure(self):
+        """The structural parameters as they are now, normalised."""
+        return {name: (tuple(self._hidden_sizes()) if name == "hidden_layer_sizes"
+                       else getattr(self, name))
+                for name in self._STRUCTURE if name in self._get_param_names()}
+
+    def _check_structure(self):
+        """Raise unless the structural parameters are those of the fit."""
+        now, fitted = self._structure(), self._fitted_structure
+        changed = [name for name in fitted if now[name] != fitted[name]]
+        if changed:
+            shown = ", ".join(f"{name}={now[name]!r} (fitted with {fitted[name]!r})"
+                              for name in changed)
+            raise ValueError(
+                f"{shown}; keep the architecture when continuing training "
+                "(warm_start=True or partial_fit): set the fitted value back, or "
+                "refit from scratch (fit with warm_start=False)."
+            )
+
+    def _network(self, structure=None):
+        """The network of ``structure`` (default: the parameters as they are
+        now), built afresh: it holds no state, so estimators stay plain
+        parameter holders."""
+        p = self._structure() if structure is None else structure
+        if p["cell"] == "gru":
             for name, default in (("hidden_activation", "tanh"),
                                   ("recurrent_input", "hidden")):
-                if getattr(self, name) != default:
+                if p[name] != default:
                     raise ValueError(
-                        f"{name}={getattr(self, name)!r} applies to the LSTM cells; "
+                        f"{name}={p[name]!r} applies to the LSTM cells; "
                         f"cell='gru' has no such option: leave {name}={default!r} or "
                         "choose cell='lstm' or 'peephole'.")
-        cell = make_cell(self.cell, self.hidden_activation, self.recurrent_input)
-        head = StepHead() if self._per_step else PooledHead(self.pooling)
-        return Network(cell, self._hidden_sizes(), self._n_directions, head,
-                       self.dropout)
+        cell = make_cell(p["cell"], p["hidden_activation"], p["recurrent_input"])
+        head = StepHead() if self._per_step else PooledHead(p["pooling"])
+        return Network(cell, p["hidden_layer_sizes"], 2 if p["bidirectional"] else 1,
+                       head, self.dropout)
+
+    def _fitted_network(self):
+        """The network of the fit, whatever the parameters say now."""
+        return self._network(self._fitted_structure)
 
     def _fitted_flat(self):
         return Network.join(self.recurrent_params_, self.output_coef_,
@@ -213,13 +263,21 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         with blas_on_one_thread():
             return network.forward(flat, plan, X)
 
+    def _batched_outputs(self, network, flat, seqs):
+        """Pooled outputs of every sequence, in :func:`predict_batches`, in the
+        order of ``seqs``."""
+        out = None
+        for idx in predict_batches(seqs.lengths):
+            part = self._outputs(network, flat, seqs, idx)
+            if out is None:
+                out = np.empty((len(seqs), part.shape[1]), dtype=part.dtype)
+            out[idx] = part
+        return out
+
     def _decision(self, seqs):
-        """Outputs of every sequence, in batches, without touching the estimator."""
-        network, flat = self._network(), self._fitted_flat()
-        return np.concatenate([
-            self._outputs(network, flat, seqs,
-                          np.arange(start, min(start + _PREDICT_BATCH, len(seqs))))
-            for start in range(0, len(seqs), _PREDICT_BATCH)])
+        """Outputs of every sequence without touching the estimator."""
+        return self._batched_outputs(self._fitted_network(), self._fitted_flat(),
+                                     seqs)
 
     def _read_predict_input(self, X):
         check_is_fitted(self)
@@ -335,6 +393,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """Weights, optimizer and curves to train from: fresh, or the fitted ones."""
         dtype = seqs.dtype
         network = self._network()
+        if not first:
+            self._check_structure()
         if first:
             flat = network.init(rng, seqs.n_features, n_outputs, dtype)
             return {"flat": flat, "optimizer": self._make_optimizer(flat),
@@ -385,10 +445,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             state["loss_curve"].append(epoch_loss)
             watched = epoch_loss
             if early_stopping:
-                val_seqs, Y_val = validation
-                watched = self._validation_score(
-                    self._outputs(network, flat, val_seqs, np.arange(len(val_seqs))),
-                    Y_val, val_seqs.lengths)
+                watched = self._validation_score(network, flat, *validation)
                 state["validation_scores"].append(watched)
                 if schedule.is_best(watched):
                     best_flat = [a.copy() for a in flat]
@@ -468,6 +525,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self._rng = rng
         self._input_kind = kind
         self._n_step_features = raw_features
+        self._fitted_structure = self._structure()
 
     def _train_step(self, network, flat, optimizer, seqs, Y, weights, idx, rng):
         lengths = seqs.lengths[idx]

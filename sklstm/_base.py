@@ -36,20 +36,20 @@ def log_softmax(logits, axis=-1):
     return shifted
 
 
-# Steps per forward pass outside training (predict, the early-stopping
-# validation pass), counted as the batch's sequences times its longest: a
-# pass holds a layer's input and output for this many rows (128 values a row
-# for a bidirectional layer of 64 units: 64 MiB in float64), whatever the
-# number of sequences or the longest of them; a longer sequence runs alone.
-# Batches of sequences of similar length, as sorting makes them, keep the
-# padding of the per-step head small.
-_PREDICT_STEPS = 2**16
+# Values of the widest array (a layer's output, or the per-step head's
+# logits) per batch of a pass outside training (predict, the early-stopping
+# validation pass): 32 MiB in float64, 2**16 steps of a bidirectional layer
+# of 32 units. A pass holds a layer's input and output for its batch, so its
+# memory is bounded whatever the number of sequences or the longest of them
+# (a longer sequence runs alone); more would not be faster.
+_PASS_VALUES = 2**22
 
 
-def predict_batches(lengths, max_steps=_PREDICT_STEPS):
+def predict_batches(lengths, max_steps):
     """Index arrays of the batches of one pass: consecutive sequences in order
     of decreasing length, each batch ``n`` sequences with ``n * longest <=
-    max_steps`` (or a single longer sequence)."""
+    max_steps`` (or a single longer sequence), so that batches of similar
+    lengths keep the per-step head's padding small."""
     order = np.argsort(-np.asarray(lengths), kind="stable")
     batches, start = [], 0
     while start < order.size:
@@ -57,6 +57,13 @@ def predict_batches(lengths, max_steps=_PREDICT_STEPS):
         batches.append(order[start:stop])
         start = stop
     return batches
+
+
+def pass_batches(network, flat, lengths):
+    """The :func:`predict_batches` of a pass of ``network`` with weights
+    ``flat``: ``_PASS_VALUES`` values of its widest array per batch."""
+    width = max(max(network.hidden_sizes) * network.n_directions, flat[-1].size)
+    return predict_batches(lengths, max(1, _PASS_VALUES // width))
 
 
 # "auto" batches: at most 32 sequences, and at least _AUTO_MIN_BATCHES
@@ -180,7 +187,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _validation_score(self, network, flat, seqs, Y):
         """The early-stopping score (higher is better) of the held-out ``seqs``
-        with targets ``Y``, predicted in :func:`predict_batches`."""
+        with targets ``Y``, predicted in :func:`pass_batches`."""
 
     # True: the output layer applies to every step (CTC), not to a pooling.
     _per_step = False
@@ -264,10 +271,10 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             return network.forward(flat, plan, X)
 
     def _batched_outputs(self, network, flat, seqs):
-        """Pooled outputs of every sequence, in :func:`predict_batches`, in the
+        """Pooled outputs of every sequence, in :func:`pass_batches`, in the
         order of ``seqs``."""
         out = None
-        for idx in predict_batches(seqs.lengths):
+        for idx in pass_batches(network, flat, seqs.lengths):
             part = self._outputs(network, flat, seqs, idx)
             if out is None:
                 out = np.empty((len(seqs), part.shape[1]), dtype=part.dtype)

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval
 
-from ._base import BaseLSTM, log_softmax, predict_batches
+from ._base import BaseLSTM, log_softmax, pass_batches
 from .functional import ctc_beam_search, ctc_greedy_decode, ctc_loss
 from .metrics import label_error_rate
 
@@ -262,10 +262,10 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
         return 1.0 - label_error_rate(list(Y), decoded)
 
     def _batched_logits(self, network, flat, seqs):
-        """``(idx, logits, lengths)`` of each of :func:`predict_batches`:
+        """``(idx, logits, lengths)`` of each of :func:`pass_batches`:
         ``logits`` padded ``(len(idx), longest, n_classes + 1)``, the
         sequences ``idx`` of ``seqs`` in that order."""
-        for idx in predict_batches(seqs.lengths):
+        for idx in pass_batches(network, flat, seqs.lengths):
             yield idx, self._outputs(network, flat, seqs, idx), seqs.lengths[idx]
 
     def _per_sequence_logits(self, X):

@@ -130,18 +130,26 @@ def make_cell(cell, hidden_activation="tanh", recurrent_input="hidden"):
     raise ValueError(f"cell={cell!r} is not a known cell.")
 
 
+# Packed rows per reduction of the mean and max pooling.
+_POOL_ROWS = 4096
+
+
 def _pool(plan, out, pooling):
     """The mean or max of packed ``out`` over each sorted slot's steps, read
     from the packed rows (no padding): ``(pooled, arg)``, ``arg`` the step of
     each maximum (the first, on ties) or None for the mean.
 
     Steps of equal batch size are contiguous rows ``(n_steps, b, F)``; each
-    such run is one reduction, so there are at most as many as sequences.
+    such run, cut into pieces of at most ``_POOL_ROWS`` rows (``argmax``
+    along the steps copies its operand), is one reduction.
     """
     B, F = plan.lengths.size, out.shape[1]
     sizes = plan.batch_sizes
     starts = np.flatnonzero(np.r_[True, sizes[1:] != sizes[:-1]])
     ends = np.r_[starts[1:], sizes.size]
+    steps = np.maximum(1, _POOL_ROWS // sizes[starts])
+    starts, ends = zip(*[(t, min(t + k, t1)) for t0, t1, k in zip(starts, ends, steps)
+                         for t in range(t0, t1, k)])
     if pooling == "mean":
         pooled = np.zeros((B, F), dtype=out.dtype)
     else:

@@ -405,9 +405,10 @@ def _gru_packed_backward(cache, d_hidden, dh_n=None, compute_dX=True):
 
 
 
-# Packed rows per kernel call of the inference pass: its scratch (gates and
-# cells, 5H values a row) is this many rows, not the minibatch's.
-_STATES_ROWS = 4096
+# Gate values per kernel call of the inference pass (1 MiB in float64): its
+# scratch (gates, cells and hidden states, 6H values a row) is this many
+# values' rows, not the minibatch's. Smaller runs cost a call per step or two.
+_STATES_VALUES = 2**17
 
 
 def _packed_states(plan, X, out, W, U, b, P, kind, reverse):
@@ -416,14 +417,15 @@ def _packed_states(plan, X, out, W, U, b, P, kind, reverse):
     packing's row order, whichever the direction; ``X`` is forward-packed.
 
     The kernel runs over runs of consecutive steps (contiguous packed rows)
-    of at most ``_STATES_ROWS`` rows, the states carried from one run to the
-    next, so that the gates and cells are kept for one run only: the same
-    recurrence as one call over every step. ``W, U, b, P, kind`` are as the
-    kernel takes them (``U`` ``(4H, H)``; the GRU in its four slots).
+    of at most ``_STATES_VALUES / 4H`` rows (or one step), the states carried
+    from one run to the next, so that the gates and cells are kept for one
+    run only: the same recurrence as one call over every step. ``W, U, b,
+    P, kind`` are as the kernel takes them (``U`` ``(4H, H)``; the GRU in its
+    four slots).
     """
     dtype, H = X.dtype, U.shape[1]
     offsets, batch_sizes = plan.offsets, plan.batch_sizes
-    n_cap = max(_STATES_ROWS, int(batch_sizes[0]))
+    n_cap = max(_STATES_VALUES // (4 * H), int(batch_sizes[0]))
     gates = np.empty((n_cap, 4 * H), dtype=dtype)
     hidden = np.empty((n_cap, H), dtype=dtype)
     cells = hidden if kind & _GRU else np.empty((n_cap, H), dtype=dtype)

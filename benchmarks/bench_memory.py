@@ -27,7 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 import sklstm
-from sklstm import LSTMClassifier
+from sklstm import CTCSequenceLabeler, LSTMClassifier
 from sklstm._network import Network
 
 
@@ -139,6 +139,14 @@ def grid(quick, dtype):
     for pooling in ("last", "max"):
         points.append(fit_point(f"mixed_{n_long}", classifier(
             hidden_layer_sizes=(32,), pooling=pooling), X, y))
+    X_mixed = X
+    labels = ["".join(rng.choice(list("abcdefghij"), 5)) for _ in X_mixed]
+    ctc = CTCSequenceLabeler((32,), max_iter=1, random_state=0)
+    reference = fit_reference(ctc, X_mixed, labels)
+    peak, seconds = traced_peak(lambda: ctc.fit(X_mixed, labels))
+    points.append(point("fit", f"ctc_mixed_{n_long}", peak, reference, seconds,
+                        n_steps=int(sum(len(x) for x in X_mixed)), hidden=[32],
+                        early_stopping=False))
     X = spread(rng, 10_000 // scale, 50, 500, 2, dtype)
     y = rng.integers(0, 2, len(X))
     points.append(fit_point(f"spread_{len(X)}", classifier(

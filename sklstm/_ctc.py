@@ -245,13 +245,20 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
         return weights
 
     def _loss(self, logits, Y, weights, lengths):
+        """Over :meth:`StepOutputs.groups`; the gradient packed like ``logits.rows``."""
         per_label = np.array([max(len(t), 1) for t in Y], dtype=np.float64)
-        losses, grad = ctc_loss(logits, list(Y), input_lengths=lengths, blank=_BLANK,
-                                reduction="none", zero_infinity=True)
         total = weights.sum()
         w = weights / (total if total > 0 else 1.0) / per_label
-        grad *= w.astype(grad.dtype)[:, None, None]
-        return float(np.dot(w, losses)), grad
+        d_rows = np.empty_like(logits.rows)
+        loss = 0.0
+        for group in logits.groups():
+            losses, grad = ctc_loss(group.padded, [Y[i] for i in group.positions],
+                                    input_lengths=group.lengths, blank=_BLANK,
+                                    reduction="none", zero_infinity=True)
+            grad *= w[group.positions].astype(grad.dtype)[:, None, None]
+            d_rows[group.rows] = grad[group.cells]
+            loss += float(np.dot(w[group.positions], losses))
+        return loss, d_rows
 
     def _validation_score(self, network, flat, seqs, Y):
         decoded = [None] * len(seqs)
@@ -262,11 +269,12 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
         return 1.0 - label_error_rate(list(Y), decoded)
 
     def _batched_logits(self, network, flat, seqs):
-        """``(idx, logits, lengths)`` of each of :func:`pass_batches`:
-        ``logits`` padded ``(len(idx), longest, n_classes + 1)``, the
-        sequences ``idx`` of ``seqs`` in that order."""
+        """``(idx, logits, lengths)`` of each group of each of
+        :func:`pass_batches`: ``logits`` padded ``(len(idx), longest,
+        n_classes + 1)``, the sequences ``idx`` of ``seqs`` in that order."""
         for idx in pass_batches(network, flat, seqs.lengths):
-            yield idx, self._outputs(network, flat, seqs, idx), seqs.lengths[idx]
+            for group in self._outputs(network, flat, seqs, idx).groups():
+                yield idx[group.positions], group.padded, group.lengths
 
     def _per_sequence_logits(self, X):
         seqs = self._read_predict_input(X)

@@ -7,8 +7,11 @@ A *head* turns the last layer's packed output into the estimator's outputs
 over one :class:`~sklstm._packing.PackedPlan` per minibatch: every layer and
 direction reads and writes packed arrays in the forward direction's row
 order, the reverse direction through one gather each way. Pooling reads the
-packed rows; only the per-step head pads (for the CTC loss).
+packed rows; the per-step head's outputs are padded by groups of sequences
+of similar length (for the CTC loss), at most the data's size at a time.
 """
+
+from collections import namedtuple
 
 import numpy as np
 
@@ -23,7 +26,8 @@ from .functional import (
     _lstm_packed_states,
 )
 
-__all__ = ["GRUCell", "LSTMCell", "Network", "PooledHead", "StepHead", "make_cell"]
+__all__ = ["GRUCell", "LSTMCell", "Network", "PooledHead", "StepHead", "StepOutputs",
+           "make_cell"]
 
 
 class LSTMCell:
@@ -212,23 +216,55 @@ class PooledHead:
         return d_coef, d_intercept, d_out, [None] * n_directions
 
 
+StepGroup = namedtuple("StepGroup", ["positions", "lengths", "padded", "rows", "cells"])
+StepGroup.__doc__ = """Sequences of similar length of a minibatch's per-step outputs.
+
+``positions`` in the minibatch's order, their ``lengths``; ``padded``
+``(n, longest, n_outputs)``, zero past each length; packed row ``rows[k]``
+is ``padded[cells[0][k], cells[1][k]]``.
+"""
+
+
+class StepOutputs:
+    """Per-step outputs of a minibatch: ``rows`` packed like ``plan``, read by
+    the loss and the decoders in groups padded to their longest
+    (:meth:`groups`), never the whole minibatch padded to its longest."""
+
+    def __init__(self, plan, rows):
+        self.plan = plan
+        self.rows = rows
+
+    def groups(self):
+        """:class:`StepGroup` of consecutive sorted slots, each ``n``
+        sequences with ``n * longest`` at most the minibatch's packed rows
+        (or one sequence): padding at most the data, one group at a time."""
+        plan, start = self.plan, 0
+        while start < plan.lengths.size:
+            stop = start + max(1, plan.n_rows // int(plan.sorted_lengths[start]))
+            rows = np.flatnonzero((plan.slot >= start) & (plan.slot < stop))
+            cells = (plan.slot[rows] - start, plan.step[rows])
+            padded = np.zeros((min(stop, plan.lengths.size) - start,
+                               plan.sorted_lengths[start], self.rows.shape[1]),
+                              dtype=self.rows.dtype)
+            padded[cells] = self.rows[rows]
+            yield StepGroup(plan.order[start:stop], plan.sorted_lengths[start:stop],
+                            padded, rows, cells)
+            start = stop
+
+
 class StepHead:
-    """One output row per step (CTC): a dense layer on every step, padded to
-    ``(B, T, n_outputs)`` in the caller's order for the loss."""
+    """One output row per step (CTC): a dense layer on every step; the loss
+    reads the rows as :class:`StepOutputs` and gives their gradient packed
+    like them."""
 
     per_step = True
 
     def forward(self, plan, out, finals, coef, intercept):
         logits = out @ coef.T + intercept
-        index = plan.padded_index(plan.n_steps)
-        padded = np.zeros((plan.lengths.size, plan.n_steps, coef.shape[0]),
-                          dtype=logits.dtype)
-        padded.reshape(-1, coef.shape[0])[index] = logits
-        return padded, (out, index)
+        return StepOutputs(plan, logits), out
 
     def backward(self, plan, memo, d_logits, coef, out_shape, n_directions):
-        out, index = memo
-        d_rows = d_logits.reshape(-1, d_logits.shape[-1])[index]
+        out, d_rows = memo, d_logits
         return (d_rows.T @ out, d_rows.sum(axis=0), d_rows @ coef,
                 [None] * n_directions)
 

@@ -14,7 +14,14 @@ import sklstm._network as network_module
 import sklstm.functional as functional
 from sklstm import CTCSequenceLabeler, LSTMClassifier, LSTMRegressor
 from sklstm._base import pass_batches, predict_batches
-from sklstm._network import Network, PooledHead, StepHead, _pool, make_cell
+from sklstm._network import (
+    Network,
+    PooledHead,
+    StepHead,
+    StepOutputs,
+    _pool,
+    make_cell,
+)
 from sklstm._packing import PackedPlan
 from sklstm._sequences import Sequences
 
@@ -87,7 +94,29 @@ def test_inference_pass_equals_the_training_pass(rng, monkeypatch, cell,
     plan, X = net.pack(seqs, np.arange(len(seqs)))
     inferred = net.forward(flat, plan, X)
     trained, _ = net.forward(flat, plan, X, rng=np.random.default_rng(0))
+    if pooling == "step":  # packed rows of per-step logits
+        inferred, trained = inferred.rows, trained.rows
     np.testing.assert_allclose(inferred, trained, rtol=1e-12, atol=1e-14)
+
+
+def test_step_outputs_come_in_groups_padded_to_their_longest(rng):
+    lengths = np.array([3, 40, 38, 2, 39, 1, 5])
+    plan = PackedPlan(lengths)
+    rows = rng.normal(size=(plan.n_rows, 3))
+    groups = list(StepOutputs(plan, rows).groups())
+    assert len(groups) > 1
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([g.positions for g in groups])), np.arange(7))
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([g.rows for g in groups])), np.arange(plan.n_rows))
+    for g in groups:
+        assert g.padded.size <= max(plan.n_rows, g.lengths.max()) * 3
+        for k, (i, n) in enumerate(zip(g.positions, g.lengths)):
+            assert n == lengths[i]
+            sequence = rows[plan.offsets[:n] + np.flatnonzero(plan.order == i)[0]]
+            np.testing.assert_array_equal(g.padded[k, :n], sequence)
+            assert not g.padded[k, n:].any()
+        np.testing.assert_array_equal(g.padded[g.cells], rows[g.rows])
 
 
 # --- batches of a pass ----------------------------------------------------------------
@@ -239,6 +268,17 @@ def test_fit_with_early_stopping_peak_within_twice_what_backpropagation_keeps(
                          steps_per_frame=1)
     reference = fit_reference(monkeypatch, clf, X, y)
     peak = traced_peak(lambda: quiet(clf, X, y))
+    assert peak < 2 * reference, (peak, reference)
+
+
+@pytest.mark.slow
+def test_ctc_fit_peak_within_twice_what_backpropagation_keeps(rng, monkeypatch):
+    # the minibatch's logits padded to its longest: 3.3 times the reference
+    X = mixed(rng, 10_000)
+    y = ["".join(rng.choice(list("abcdefghij"), 5)) for _ in X]
+    est = CTCSequenceLabeler((32,), max_iter=1, random_state=0)
+    reference = fit_reference(monkeypatch, est, X, y)
+    peak = traced_peak(lambda: quiet(est, X, y))
     assert peak < 2 * reference, (peak, reference)
 
 

@@ -149,17 +149,18 @@ def _pool(plan, out, pooling):
     """
     B, F = plan.lengths.size, out.shape[1]
     sizes = plan.batch_sizes
-    starts = np.flatnonzero(np.r_[True, sizes[1:] != sizes[:-1]])
-    ends = np.r_[starts[1:], sizes.size]
-    steps = np.maximum(1, _POOL_ROWS // sizes[starts])
-    starts, ends = zip(*[(t, min(t + k, t1)) for t0, t1, k in zip(starts, ends, steps)
-                         for t in range(t0, t1, k)])
+    run_starts = np.flatnonzero(np.r_[True, sizes[1:] != sizes[:-1]])
+    run_ends = np.r_[run_starts[1:], sizes.size]
+    pieces = []
+    for t0, t1 in zip(run_starts, run_ends):
+        n_steps = max(1, _POOL_ROWS // int(sizes[t0]))
+        pieces += [(t, min(t + n_steps, t1)) for t in range(t0, t1, n_steps)]
     if pooling == "mean":
         pooled = np.zeros((B, F), dtype=out.dtype)
     else:
         pooled = np.full((B, F), -np.inf, dtype=out.dtype)
         arg = np.zeros((B, F), dtype=np.intp)
-    for t0, t1 in zip(starts, ends):
+    for t0, t1 in pieces:
         b = sizes[t0]
         run = out[plan.offsets[t0] : plan.offsets[t1]].reshape(t1 - t0, b, F)
         if pooling == "mean":

@@ -405,10 +405,15 @@ def _gru_packed_backward(cache, d_hidden, dh_n=None, compute_dX=True):
 
 
 
-# Gate values per kernel call of the inference pass (1 MiB in float64): its
-# scratch (gates, cells and hidden states, 6H values a row) is this many
-# values' rows, not the minibatch's. Smaller runs cost a call per step or two.
-_STATES_VALUES = 2**17
+# The inference pass calls the kernel on runs of steps of at most an eighth
+# of the packed rows, so that its scratch (gates, cells and hidden states, 6H
+# values a row) is at most 0.75H values a row, or on _STATES_VALUES gate
+# values (8 MiB in float64) where that is fewer calls: each call is at least
+# one OpenMP parallel region, which on a busy machine costs a scheduler time
+# slice (DESIGN.md). On an idle machine the run length hardly matters
+# (2000 sequences of 50-500 steps, 32 units: 1.4-1.7 s in runs of 2**17
+# gate values, 1.4-1.9 s in runs of 2**20).
+_STATES_VALUES = 2**20
 
 
 def _packed_states(plan, X, out, W, U, b, P, kind, reverse):
@@ -417,15 +422,17 @@ def _packed_states(plan, X, out, W, U, b, P, kind, reverse):
     packing's row order, whichever the direction; ``X`` is forward-packed.
 
     The kernel runs over runs of consecutive steps (contiguous packed rows)
-    of at most ``_STATES_VALUES / 4H`` rows (or one step), the states carried
-    from one run to the next, so that the gates and cells are kept for one
-    run only: the same recurrence as one call over every step. ``W, U, b,
+    of at most ``max(n_rows / 8, _STATES_VALUES / 4H)`` rows (or one step),
+    the states carried from one run to the next, so that the gates and cells
+    are kept for one run only: the same recurrence as one call over every
+    step. ``W, U, b,
     P, kind`` are as the kernel takes them (``U`` ``(4H, H)``; the GRU in its
     four slots).
     """
     dtype, H = X.dtype, U.shape[1]
     offsets, batch_sizes = plan.offsets, plan.batch_sizes
-    n_cap = max(_STATES_VALUES // (4 * H), int(batch_sizes[0]))
+    n_cap = max(min(_STATES_VALUES // (4 * H), -(-plan.n_rows // 8)),
+                int(batch_sizes[0]))
     gates = np.empty((n_cap, 4 * H), dtype=dtype)
     hidden = np.empty((n_cap, H), dtype=dtype)
     cells = hidden if kind & _GRU else np.empty((n_cap, H), dtype=dtype)

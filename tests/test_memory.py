@@ -132,6 +132,9 @@ def test_predict_batches_are_sorted_bounded_and_cover_every_sequence(rng):
     for idx in batches:
         assert len(idx) == 1 or len(idx) * lengths[idx].max() <= 500
     assert [len(b) for b in batches[:2]] == [1, 1]  # the two longer ones alone
+    # and never more than _PASS_SEQUENCES sequences, however short
+    assert [len(b) for b in predict_batches(np.ones(1200, int), 10**6)] == [
+        512, 512, 176]
 
 
 def budgets(network_width):

@@ -408,12 +408,12 @@ def _gru_packed_backward(cache, d_hidden, dh_n=None, compute_dX=True):
 # The inference pass calls the kernel on runs of steps of at most an eighth
 # of the packed rows, so that its scratch (gates, cells and hidden states, 6H
 # values a row) is at most 0.75H values a row, or on _STATES_VALUES gate
-# values (8 MiB in float64) where that is fewer calls: each call is at least
+# values (4 MiB in float64) where that is fewer calls: each call is at least
 # one OpenMP parallel region, which on a busy machine costs a scheduler time
 # slice (DESIGN.md). On an idle machine the run length hardly matters
 # (2000 sequences of 50-500 steps, 32 units: 1.4-1.7 s in runs of 2**17
 # gate values, 1.4-1.9 s in runs of 2**20).
-_STATES_VALUES = 2**20
+_STATES_VALUES = 2**19
 
 
 def _packed_states(plan, X, out, W, U, b, P, kind, reverse):

@@ -216,10 +216,6 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             )
         return sizes
 
-    @property
-    def _n_directions(self):
-        return 2 if self.bidirectional else 1
-
     # The parameters that define the function the network computes: fit
     # records them (``_fitted_structure``), predicting reads the record, and
     # training on from the fitted weights requires them unchanged.
@@ -407,13 +403,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """Weights, optimizer and curves to train from: fresh, or the fitted ones."""
         dtype = seqs.dtype
         network = self._network()
-        if not first:
-            self._check_structure()
         if first:
             flat = network.init(rng, seqs.n_features, n_outputs, dtype)
             return {"flat": flat, "optimizer": self._make_optimizer(flat),
                     "loss_curve": [], "validation_scores": [], "best_loss": None,
                     "best_score": None, "t": 0}
+        self._check_structure()
         flat = [a.astype(dtype, copy=True) for a in self._fitted_flat()]
         expected = network.shapes(seqs.n_features, n_outputs)
         if [a.shape for a in flat] != expected:

@@ -42,9 +42,41 @@ def log_softmax(logits, axis=-1):
     return shifted
 
 
-# Sequences per forward pass at predict time: bounds the memory of the
-# padded per-layer outputs without costing speed.
-_PREDICT_BATCH = 512
+# Values of the widest array (a layer's output, or the per-step head's
+# logits) per batch of a pass outside training (predict, the early-stopping
+# validation pass): 32 MiB in float64, 2**16 steps of a bidirectional layer
+# of 32 units. A pass holds a layer's input and output for its batch, so its
+# memory is bounded whatever the number of sequences or the longest of them
+# (a longer sequence runs alone); more would not be faster.
+_PASS_VALUES = 2**22
+
+
+# Sequences per batch of a pass, at most: the kernels' time loop over more
+# rows a step runs out of cache (2000 sequences of 50-500 steps, 32 units, one
+# thread: 2.0-2.3 s as one batch, 1.7 s in batches of 512).
+_PASS_SEQUENCES = 512
+
+
+def predict_batches(lengths, max_steps):
+    """Index arrays of the batches of one pass: consecutive sequences in order
+    of decreasing length, each batch at most ``_PASS_SEQUENCES`` sequences
+    with ``n * longest <= max_steps`` (or a single longer sequence), so that
+    batches of similar lengths keep the per-step head's padding small."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    batches, start = [], 0
+    while start < order.size:
+        n = max(1, min(_PASS_SEQUENCES, max_steps // int(lengths[order[start]])))
+        stop = start + n
+        batches.append(order[start:stop])
+        start = stop
+    return batches
+
+
+def pass_batches(network, flat, lengths):
+    """The :func:`predict_batches` of a pass of ``network`` with weights
+    ``flat``: ``_PASS_VALUES`` values of its widest array per batch."""
+    width = max(max(network.hidden_sizes) * network.n_directions, flat[-1].size)
+    return predict_batches(lengths, max(1, _PASS_VALUES // width))
 
 
 # "auto" batches: at most 32 sequences, and at least _AUTO_MIN_BATCHES
@@ -203,8 +235,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """``(loss, d_logits)`` of the weighted mean loss of a batch."""
 
     @abstractmethod
-    def _validation_score(self, logits, Y, lengths):
-        """The early-stopping score of validation predictions (higher is better)."""
+    def _validation_score(self, network, flat, seqs, Y):
+        """The early-stopping score (higher is better) of the held-out ``seqs``
+        with targets ``Y``, predicted in :func:`pass_batches`."""
 
     # True: the output layer applies to every step (CTC), not to a pooling.
     _per_step = False
@@ -247,25 +280,52 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             )
         return sizes
 
-    @property
-    def _n_directions(self):
-        return 2 if self.bidirectional else 1
+    # The parameters that define the function the network computes: fit
+    # records them (``_fitted_structure``), predicting reads the record, and
+    # training on from the fitted weights requires them unchanged.
+    _STRUCTURE = ("hidden_layer_sizes", "bidirectional", "cell", "hidden_activation",
+                  "recurrent_input", "pooling")
 
-    def _network(self):
-        """The network these parameters describe (built afresh: it holds no
-        state, so estimators stay plain parameter holders)."""
-        if self.cell == "gru":
+    def _structure(self):
+        """The structural parameters as they are now, normalised."""
+        return {name: (tuple(self._hidden_sizes()) if name == "hidden_layer_sizes"
+                       else getattr(self, name))
+                for name in self._STRUCTURE if name in self._get_param_names()}
+
+    def _check_structure(self):
+        """Raise unless the structural parameters are those of the fit."""
+        now, fitted = self._structure(), self._fitted_structure
+        changed = [name for name in fitted if now[name] != fitted[name]]
+        if changed:
+            shown = ", ".join(f"{name}={now[name]!r} (fitted with {fitted[name]!r})"
+                              for name in changed)
+            raise ValueError(
+                f"{shown}; keep the architecture when continuing training "
+                "(warm_start=True or partial_fit): set the fitted value back, or "
+                "refit from scratch (fit with warm_start=False)."
+            )
+
+    def _network(self, structure=None):
+        """The network of ``structure`` (default: the parameters as they are
+        now), built afresh: it holds no state, so estimators stay plain
+        parameter holders."""
+        p = self._structure() if structure is None else structure
+        if p["cell"] == "gru":
             for name, default in (("hidden_activation", "tanh"),
                                   ("recurrent_input", "hidden")):
-                if getattr(self, name) != default:
+                if p[name] != default:
                     raise ValueError(
-                        f"{name}={getattr(self, name)!r} applies to the LSTM cells; "
+                        f"{name}={p[name]!r} applies to the LSTM cells; "
                         f"cell='gru' has no such option: leave {name}={default!r} or "
                         "choose cell='lstm' or 'peephole'.")
-        cell = make_cell(self.cell, self.hidden_activation, self.recurrent_input)
-        head = StepHead() if self._per_step else PooledHead(self.pooling)
-        return Network(cell, self._hidden_sizes(), self._n_directions, head,
-                       self.dropout)
+        cell = make_cell(p["cell"], p["hidden_activation"], p["recurrent_input"])
+        head = StepHead() if self._per_step else PooledHead(p["pooling"])
+        return Network(cell, p["hidden_layer_sizes"], 2 if p["bidirectional"] else 1,
+                       head, self.dropout)
+
+    def _fitted_network(self):
+        """The network of the fit, whatever the parameters say now."""
+        return self._network(self._fitted_structure)
 
     def _fitted_flat(self):
         return Network.join(self.recurrent_params_, self.output_coef_,
@@ -277,13 +337,21 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         with blas_on_one_thread():
             return network.forward(flat, plan, X)
 
+    def _batched_outputs(self, network, flat, seqs):
+        """Pooled outputs of every sequence, in :func:`pass_batches`, in the
+        order of ``seqs``."""
+        out = None
+        for idx in pass_batches(network, flat, seqs.lengths):
+            part = self._outputs(network, flat, seqs, idx)
+            if out is None:
+                out = np.empty((len(seqs), part.shape[1]), dtype=part.dtype)
+            out[idx] = part
+        return out
+
     def _decision(self, seqs):
-        """Outputs of every sequence, in batches, without touching the estimator."""
-        network, flat = self._network(), self._fitted_flat()
-        return np.concatenate([
-            self._outputs(network, flat, seqs,
-                          np.arange(start, min(start + _PREDICT_BATCH, len(seqs))))
-            for start in range(0, len(seqs), _PREDICT_BATCH)])
+        """Outputs of every sequence without touching the estimator."""
+        return self._batched_outputs(self._fitted_network(), self._fitted_flat(),
+                                     seqs)
 
     def _read_predict_input(self, X):
         check_is_fitted(self)
@@ -428,6 +496,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             return {"flat": flat, "optimizer": self._make_optimizer(flat),
                     "loss_curve": [], "validation_scores": [], "best_loss": None,
                     "best_score": None, "t": 0}
+        self._check_structure()
         flat = [a.astype(dtype, copy=True) for a in self._fitted_flat()]
         expected = network.shapes(seqs.n_features, n_outputs)
         if [a.shape for a in flat] != expected:
@@ -473,10 +542,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             state["loss_curve"].append(epoch_loss)
             watched = epoch_loss
             if early_stopping:
-                val_seqs, Y_val = validation
-                watched = self._validation_score(
-                    self._outputs(network, flat, val_seqs, np.arange(len(val_seqs))),
-                    Y_val, val_seqs.lengths)
+                watched = self._validation_score(network, flat, *validation)
                 state["validation_scores"].append(watched)
                 if schedule.is_best(watched):
                     best_flat = [a.copy() for a in flat]
@@ -579,6 +645,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self._rng_state = _rng_state(rng)
         self._input_kind = kind
         self._n_step_features = raw_features
+        self._fitted_structure = self._structure()
 
     def _train_step(self, network, flat, optimizer, seqs, Y, weights, idx, rng):
         lengths = seqs.lengths[idx]
@@ -643,3 +710,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 f"sklstm {__version__} to be safe.",
                 UserWarning, stacklevel=2)
         super().__setstate__(state)
+        if "recurrent_params_" in state and "_fitted_structure" not in state:
+            # pickled before the structure was recorded: its parameters are
+            # those of its fit unless they were changed before pickling
+            self._fitted_structure = self._structure()

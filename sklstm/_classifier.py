@@ -373,7 +373,8 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         d_logits *= w[:, None]
         return loss, d_logits
 
-    def _validation_score(self, logits, Y, lengths):
+    def _validation_score(self, network, flat, seqs, Y):
+        logits = self._batched_outputs(network, flat, seqs)
         return float(np.mean(logits.argmax(axis=1) == Y))
 
     def predict_log_proba(self, X):

@@ -8,7 +8,7 @@ from sklearn.base import _fit_context
 from sklearn.utils import metadata_routing
 from sklearn.utils._param_validation import Interval
 
-from ._base import BaseLSTM, log_softmax
+from ._base import BaseLSTM, log_softmax, pass_batches
 from ._products import dot
 from ._sequences import refuse_one_pass
 from .functional import ctc_beam_search, ctc_greedy_decode, ctc_loss
@@ -267,24 +267,40 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
         return weights
 
     def _loss(self, logits, Y, weights, lengths):
+        """Over :meth:`StepOutputs.groups`; the gradient packed like ``logits.rows``."""
         per_label = np.array([max(len(t), 1) for t in Y], dtype=np.float64)
-        losses, grad = ctc_loss(logits, list(Y), input_lengths=lengths, blank=_BLANK,
-                                reduction="none", zero_infinity=True)
         total = weights.sum()
         w = weights / (total if total > 0 else 1.0) / per_label
-        grad *= w.astype(grad.dtype)[:, None, None]
-        return dot(w, losses), grad
+        d_rows = np.empty_like(logits.rows)
+        loss = 0.0
+        for group in logits.groups():
+            losses, grad = ctc_loss(group.padded, [Y[i] for i in group.positions],
+                                    input_lengths=group.lengths, blank=_BLANK,
+                                    reduction="none", zero_infinity=True)
+            grad *= w[group.positions].astype(grad.dtype)[:, None, None]
+            d_rows[group.rows] = grad[group.cells]
+            loss += dot(w[group.positions], losses)
+        return loss, d_rows
 
-    def _validation_score(self, logits, Y, lengths):
-        decoded = ctc_greedy_decode(logits, input_lengths=lengths, blank=_BLANK)
+    def _validation_score(self, network, flat, seqs, Y):
+        decoded = [None] * len(seqs)
+        for idx, logits, lengths in self._batched_logits(network, flat, seqs):
+            for i, d in zip(idx, ctc_greedy_decode(logits, input_lengths=lengths,
+                                                   blank=_BLANK)):
+                decoded[i] = d
         return 1.0 - label_error_rate(list(Y), decoded)
+
+    def _batched_logits(self, network, flat, seqs):
+        """``(idx, logits, lengths)`` of each group of each of
+        :func:`pass_batches`: ``logits`` padded ``(len(idx), longest,
+        n_classes + 1)``, the sequences ``idx`` of ``seqs`` in that order."""
+        for idx in pass_batches(network, flat, seqs.lengths):
+            for group in self._outputs(network, flat, seqs, idx).groups():
+                yield idx[group.positions], group.padded, group.lengths
 
     def _per_sequence_logits(self, X):
         seqs = self._read_predict_input(X)
-        network, flat = self._network(), self._fitted_flat()
-        for start in range(0, len(seqs), 256):
-            idx = np.arange(start, min(start + 256, len(seqs)))
-            yield self._outputs(network, flat, seqs, idx), seqs.lengths[idx]
+        return self._batched_logits(self._fitted_network(), self._fitted_flat(), seqs)
 
     def predict(self, X):
         """Decode the label sequence of each input sequence.
@@ -300,16 +316,16 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
             otherwise.
         """
         out = []
-        for logits, lengths in self._per_sequence_logits(X):
+        for idx, logits, lengths in self._per_sequence_logits(X):
             if self.beam_width == 1:
                 decoded = ctc_greedy_decode(logits, input_lengths=lengths, blank=_BLANK)
             else:
                 decoded = ctc_beam_search(logits, input_lengths=lengths, blank=_BLANK,
                                           beam_width=self.beam_width)
-            for d in decoded:
+            for i, d in zip(idx, decoded):
                 labels = self.classes_[np.asarray(d, dtype=np.intp) - 1]
-                out.append("".join(labels) if self._y_is_str else list(labels))
-        return out
+                out.append((i, "".join(labels) if self._y_is_str else list(labels)))
+        return [labels for _, labels in sorted(out, key=lambda pair: pair[0])]
 
     def predict_proba(self, X):
         """Per-frame probabilities of each label and of the blank.
@@ -324,11 +340,11 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
             Column ``j`` is ``classes_[j]``; the last column is the blank.
         """
         out = []
-        for logits, lengths in self._per_sequence_logits(X):
+        for idx, logits, lengths in self._per_sequence_logits(X):
             p = np.exp(log_softmax(logits, axis=2))
             p = np.concatenate([p[:, :, 1:], p[:, :, :1]], axis=2)
-            out.extend(p[b, :n] for b, n in enumerate(lengths))
-        return out
+            out.extend((i, p[b, :n]) for b, (i, n) in enumerate(zip(idx, lengths)))
+        return [proba for _, proba in sorted(out, key=lambda pair: pair[0])]
 
     def score(self, X, y, sample_weight=None):
         """``1 - label_error_rate(y, predict(X))``: 1 is perfect.

@@ -6,9 +6,12 @@ A *head* turns the last layer's packed output into the estimator's outputs
 (pooled per sequence, or per step) and back. :class:`Network` stacks them
 over one :class:`~sklstm._packing.PackedPlan` per minibatch: every layer and
 direction reads and writes packed arrays in the forward direction's row
-order, the reverse direction through one gather each way, and only the head
-pads.
+order, the reverse direction through one gather each way. Pooling reads the
+packed rows; the per-step head's outputs are padded by groups of sequences
+of similar length (for the CTC loss), at most the data's size at a time.
 """
+
+from collections import namedtuple
 
 import numpy as np
 
@@ -17,12 +20,15 @@ from ._products import matmul
 from .functional import (
     _gru_packed,
     _gru_packed_backward,
+    _gru_packed_states,
     _lstm_kind,
     _lstm_packed,
     _lstm_packed_backward,
+    _lstm_packed_states,
 )
 
-__all__ = ["GRUCell", "LSTMCell", "Network", "PooledHead", "StepHead", "make_cell"]
+__all__ = ["GRUCell", "LSTMCell", "Network", "PooledHead", "StepHead", "StepOutputs",
+           "make_cell"]
 
 
 class LSTMCell:
@@ -70,6 +76,13 @@ class LSTMCell:
                              reverse=reverse)
         return cache.hidden, cache
 
+    def states(self, plan, X, params, reverse, out):
+        """The packed output alone, into ``out`` (inference; forward row order)."""
+        W, U, b = params[:3]
+        P = params[3] if self.peephole else None
+        _lstm_packed_states(plan, X, out, W, U, b, P=P, kind=self.kind,
+                            reverse=reverse)
+
     def backward(self, cache, d_hidden, d_final, compute_dX):
         """``(dX, grads)``: ``grads`` in the layout of the parameters."""
         dX, dW, dU, db, _, _, dP = _lstm_packed_backward(
@@ -103,6 +116,9 @@ class GRUCell:
         cache = _gru_packed(plan, X, W, U, b_ih, b_hh, h0, reverse=reverse)
         return cache.hidden, cache
 
+    def states(self, plan, X, params, reverse, out):
+        _gru_packed_states(plan, X, out, *params, reverse=reverse)
+
     def backward(self, cache, d_hidden, d_final, compute_dX):
         dX, *grads, _ = _gru_packed_backward(cache, d_hidden, d_final, compute_dX)
         return dX, tuple(grads)
@@ -119,13 +135,47 @@ def make_cell(cell, hidden_activation="tanh", recurrent_input="hidden"):
     raise ValueError(f"cell={cell!r} is not a known cell.")
 
 
-def _padded(plan, out, fill):
-    """``out`` (packed) as ``(B, T, F)`` in sorted slot order, ``fill`` past
-    each length."""
-    padded = np.full((plan.lengths.size, plan.n_steps, out.shape[1]), fill,
-                     dtype=out.dtype)
-    padded[plan.slot, plan.step] = out
-    return padded
+# Packed rows per reduction of the mean and max pooling.
+_POOL_ROWS = 4096
+
+
+def _pool(plan, out, pooling):
+    """The mean or max of packed ``out`` over each sorted slot's steps, read
+    from the packed rows (no padding): ``(pooled, arg)``, ``arg`` the step of
+    each maximum (the first, on ties) or None for the mean.
+
+    Steps of equal batch size are contiguous rows ``(n_steps, b, F)``; each
+    such run, cut into pieces of at most ``_POOL_ROWS`` rows (``argmax``
+    along the steps copies its operand), is one reduction.
+    """
+    B, F = plan.lengths.size, out.shape[1]
+    sizes = plan.batch_sizes
+    run_starts = np.flatnonzero(np.r_[True, sizes[1:] != sizes[:-1]])
+    run_ends = np.r_[run_starts[1:], sizes.size]
+    pieces = []
+    for t0, t1 in zip(run_starts, run_ends):
+        n_steps = max(1, _POOL_ROWS // int(sizes[t0]))
+        pieces += [(t, min(t + n_steps, t1)) for t in range(t0, t1, n_steps)]
+    if pooling == "mean":
+        pooled = np.zeros((B, F), dtype=out.dtype)
+    else:
+        pooled = np.full((B, F), -np.inf, dtype=out.dtype)
+        arg = np.zeros((B, F), dtype=np.intp)
+    for t0, t1 in pieces:
+        b = sizes[t0]
+        run = out[plan.offsets[t0] : plan.offsets[t1]].reshape(t1 - t0, b, F)
+        if pooling == "mean":
+            pooled[:b] += run.sum(axis=0)
+            continue
+        at = run.argmax(axis=0)
+        top = np.take_along_axis(run, at[None], axis=0)[0]
+        better = top > pooled[:b]
+        np.copyto(pooled[:b], top, where=better)
+        np.copyto(arg[:b], at + t0, where=better)
+    if pooling == "mean":
+        pooled /= plan.sorted_lengths[:, None].astype(out.dtype)
+        return pooled, None
+    return pooled, arg
 
 
 class PooledHead:
@@ -141,14 +191,8 @@ class PooledHead:
     def forward(self, plan, out, finals, coef, intercept):
         if self.pooling == "last":
             pooled, arg = np.concatenate(finals, axis=1), None
-        elif self.pooling == "mean":
-            pooled = _padded(plan, out, 0).sum(axis=1)
-            pooled /= plan.sorted_lengths[:, None].astype(out.dtype)
-            arg = None
         else:
-            padded = _padded(plan, out, -np.inf)
-            arg = padded.argmax(axis=1)
-            pooled = np.take_along_axis(padded, arg[:, None, :], axis=1)[:, 0]
+            pooled, arg = _pool(plan, out, self.pooling)
         features = np.empty_like(pooled)
         features[plan.order] = pooled
         return matmul(features, coef.T) + intercept, (features, arg)
@@ -174,23 +218,55 @@ class PooledHead:
         return d_coef, d_intercept, d_out, [None] * n_directions
 
 
+StepGroup = namedtuple("StepGroup", ["positions", "lengths", "padded", "rows", "cells"])
+StepGroup.__doc__ = """Sequences of similar length of a minibatch's per-step outputs.
+
+``positions`` in the minibatch's order, their ``lengths``; ``padded``
+``(n, longest, n_outputs)``, zero past each length; packed row ``rows[k]``
+is ``padded[cells[0][k], cells[1][k]]``.
+"""
+
+
+class StepOutputs:
+    """Per-step outputs of a minibatch: ``rows`` packed like ``plan``, read by
+    the loss and the decoders in groups padded to their longest
+    (:meth:`groups`), never the whole minibatch padded to its longest."""
+
+    def __init__(self, plan, rows):
+        self.plan = plan
+        self.rows = rows
+
+    def groups(self):
+        """:class:`StepGroup` of consecutive sorted slots, each ``n``
+        sequences with ``n * longest`` at most the minibatch's packed rows
+        (or one sequence): padding at most the data, one group at a time."""
+        plan, start = self.plan, 0
+        while start < plan.lengths.size:
+            stop = start + max(1, plan.n_rows // int(plan.sorted_lengths[start]))
+            rows = np.flatnonzero((plan.slot >= start) & (plan.slot < stop))
+            cells = (plan.slot[rows] - start, plan.step[rows])
+            padded = np.zeros((min(stop, plan.lengths.size) - start,
+                               plan.sorted_lengths[start], self.rows.shape[1]),
+                              dtype=self.rows.dtype)
+            padded[cells] = self.rows[rows]
+            yield StepGroup(plan.order[start:stop], plan.sorted_lengths[start:stop],
+                            padded, rows, cells)
+            start = stop
+
+
 class StepHead:
-    """One output row per step (CTC): a dense layer on every step, padded to
-    ``(B, T, n_outputs)`` in the caller's order for the loss."""
+    """One output row per step (CTC): a dense layer on every step; the loss
+    reads the rows as :class:`StepOutputs` and gives their gradient packed
+    like them."""
 
     per_step = True
 
     def forward(self, plan, out, finals, coef, intercept):
         logits = matmul(out, coef.T) + intercept
-        index = plan.padded_index(plan.n_steps)
-        padded = np.zeros((plan.lengths.size, plan.n_steps, coef.shape[0]),
-                          dtype=logits.dtype)
-        padded.reshape(-1, coef.shape[0])[index] = logits
-        return padded, (out, index)
+        return StepOutputs(plan, logits), out
 
     def backward(self, plan, memo, d_logits, coef, out_shape, n_directions):
-        out, index = memo
-        d_rows = d_logits.reshape(-1, d_logits.shape[-1])[index]
+        out, d_rows = memo, d_logits
         return (matmul(d_rows.T, out), d_rows.sum(axis=0), matmul(d_rows, coef),
                 [None] * n_directions)
 
@@ -269,6 +345,9 @@ class Network:
             flat = [a.astype(X.dtype) for a in flat]
         recurrent, coef, intercept = self.split(flat)
         training = rng is not None
+        if not training:
+            out, finals = self._states(recurrent, plan, X)
+            return self.head.forward(plan, out, finals, coef, intercept)[0]
         layers, inputs = [], X
         for depth, layer in enumerate(recurrent):
             outs, finals, caches = [], [], []
@@ -293,6 +372,25 @@ class Network:
         if not training:
             return outputs
         return outputs, (plan, layers, head_memo, inputs.shape)
+
+    def _states(self, recurrent, plan, X):
+        """The last layer's packed output and each direction's final states,
+        keeping nothing for backpropagation (inference): a layer holds its
+        input and its output, both directions writing into one array."""
+        inputs = X
+        for H, layer in zip(self.hidden_sizes, recurrent):
+            out = np.empty((plan.n_rows, H * self.n_directions), dtype=X.dtype)
+            for d, params in enumerate(layer):
+                self.cell.states(plan, inputs, params, reverse=d == 1,
+                                 out=out[:, d * H : (d + 1) * H])
+            inputs = out
+        # a direction's final state is its last packed row: the reverse
+        # direction's is the sequence's first step
+        H = self.hidden_sizes[-1]
+        finals = [inputs[plan.last_rows, :H]]
+        if self.n_directions == 2:
+            finals.append(inputs[plan.reverse_rows[plan.last_rows], H:])
+        return inputs, finals
 
     def backward(self, flat, memory, d_outputs):
         """Gradients of every array of ``flat``, in the same order."""

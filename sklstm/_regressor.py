@@ -264,8 +264,8 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         per_seq = 0.5 * np.mean(diff * diff, axis=1)
         return dot(w, per_seq), diff * (w[:, None] / diff.shape[1])
 
-    def _validation_score(self, pred, Y, lengths):
-        return r2_score(Y, pred)
+    def _validation_score(self, network, flat, seqs, Y):
+        return r2_score(Y, self._batched_outputs(network, flat, seqs))
 
     def predict(self, X):
         """Predicted values of each sequence.

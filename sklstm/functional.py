@@ -405,6 +405,74 @@ def _gru_packed_backward(cache, d_hidden, dh_n=None, compute_dX=True):
             np.concatenate([db[: 2 * H], db[3 * H :]]), dh_carry + dc_carry)
 
 
+
+# The inference pass calls the kernel on runs of steps of at most an eighth
+# of the packed rows, so that its scratch (gates, cells and hidden states, 6H
+# values a row) is at most 0.75H values a row, or on _STATES_VALUES gate
+# values (4 MiB in float64) where that is fewer calls: each call is at least
+# one OpenMP parallel region, which on a busy machine costs a scheduler time
+# slice (DESIGN.md). On an idle machine the run length hardly matters
+# (2000 sequences of 50-500 steps, 32 units: 1.4-1.7 s in runs of 2**17
+# gate values, 1.4-1.9 s in runs of 2**20).
+_STATES_VALUES = 2**19
+
+
+def _packed_states(plan, X, out, W, U, b, P, kind, reverse):
+    """The hidden states alone of one layer and direction (inference): written
+    into ``out`` ``(n_rows, H)`` (a view may have any strides) in the forward
+    packing's row order, whichever the direction; ``X`` is forward-packed.
+
+    The kernel runs over runs of consecutive steps (contiguous packed rows)
+    of at most ``max(n_rows / 8, _STATES_VALUES / 4H)`` rows (or one step),
+    the states carried from one run to the next, so that the gates and cells
+    are kept for one run only: the same recurrence as one call over every
+    step. ``W, U, b,
+    P, kind`` are as the kernel takes them (``U`` ``(4H, H)``; the GRU in its
+    four slots).
+    """
+    dtype, H = X.dtype, U.shape[1]
+    offsets, batch_sizes = plan.offsets, plan.batch_sizes
+    n_cap = max(min(_STATES_VALUES // (4 * H), -(-plan.n_rows // 8)),
+                int(batch_sizes[0]))
+    gates = np.empty((n_cap, 4 * H), dtype=dtype)
+    hidden = np.empty((n_cap, H), dtype=dtype)
+    cells = hidden if kind & _GRU else np.empty((n_cap, H), dtype=dtype)
+    h = np.zeros((batch_sizes[0], H), dtype=dtype)
+    c = h if kind & _GRU else np.zeros_like(h)
+    t0 = 0
+    while t0 < plan.n_steps:
+        # the longest run from t0 within the cap (at least one step)
+        t1 = max(t0 + 1, int(np.searchsorted(offsets, offsets[t0] + n_cap,
+                                             "right")) - 1)
+        r0, r1 = offsets[t0], offsets[t1]
+        rows = plan.reverse_rows[r0:r1] if reverse else slice(r0, r1)
+        n, b0 = r1 - r0, batch_sizes[t0]
+        _lstm.lstm_forward(np.ascontiguousarray(X[rows]), batch_sizes[t0:t1], W, U,
+                           b, h[:b0], c[:b0], P, kind, gates[:n], cells[:n],
+                           hidden[:n])
+        out[rows] = hidden[:n]
+        last, b1 = offsets[t1 - 1] - r0, batch_sizes[t1 - 1]
+        h[:b1] = hidden[last : last + b1]
+        if c is not h:
+            c[:b1] = cells[last : last + b1]
+        t0 = t1
+    return out
+
+
+def _lstm_packed_states(plan, X, out, W, U, b, P=None, kind=0, reverse=False):
+    """:func:`_packed_states` of an LSTM layer (``U`` in the caller's layout)."""
+    P = np.zeros((3, U.shape[1]), dtype=X.dtype) if P is None else P
+    return _packed_states(plan, X, out, W, _kernel_recurrent(U, kind), b, P, kind,
+                          reverse)
+
+
+def _gru_packed_states(plan, X, out, W, U, b_ih, b_hh, reverse=False):
+    """:func:`_packed_states` of a GRU layer (PyTorch's layout)."""
+    W4, U4, b4 = _gru_slots(W, U, b_ih, b_hh)
+    return _packed_states(plan, X, out, W4, U4, b4,
+                          np.zeros((3, U.shape[1]), dtype=X.dtype), _GRU, reverse)
+
+
 # ---------------------------------------------------------------------------
 # Public API
 

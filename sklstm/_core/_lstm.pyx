@@ -53,7 +53,8 @@ from libc.stdlib cimport free, malloc
 
 from cython.parallel cimport prange, threadid
 
-from ._math cimport sklstm_max_threads, sklstm_omp_init
+from ._math cimport sklstm_max_threads, sklstm_now, sklstm_omp_init
+from ._math cimport sklstm_team_report, sklstm_team_size
 from ._typedefs cimport float32_t, float64_t, floating, intp_t
 
 
@@ -136,9 +137,15 @@ def _vector_bytes():
 
 
 cdef enum:
-    # Multiply-adds per call below which a kernel stays on one thread (see
-    # _threads_for).
-    _MIN_WORK_PER_THREAD = 1 << 17
+    # Multiply-adds per thread below which a product stays on one thread: a
+    # parallel region costs some tens of microseconds, mostly waking threads
+    # that sleep between regions (see _core/__init__.py).
+    _MIN_WORK_PER_THREAD = 1 << 21
+    # The same for a time loop, and sequences per thread: below these, two
+    # threads measured no faster than one (in float32; a piece of the batch
+    # streams all of U at every step).
+    _MIN_LOOP_WORK_PER_THREAD = 1 << 23
+    _MIN_LOOP_ROWS_PER_THREAD = 4
     # Rows per block of the products before and after the time loop (a
     # multiple of the micro-kernel's 3 and 6 rows).
     _ROW_CHUNK = 96
@@ -156,7 +163,7 @@ cdef inline int _threads_for(intp_t work, intp_t n_items) noexcept nogil:
         n = n_items
     if n > max_threads:
         n = max_threads
-    return <int>n if n > 1 else 1
+    return sklstm_team_size(<int>n) if n > 1 else 1
 
 
 cdef intp_t _split_batch(
@@ -450,10 +457,11 @@ cdef void _backward_piece(
 cdef int _loop_threads(
     const intp_t[::1] batch_sizes, intp_t work,
 ) noexcept nogil:
-    """Threads for a time loop of ``work`` multiply-adds over this batch: at
-    least two sequences per thread (one row alone runs the micro-kernel at
-    half speed)."""
-    return _threads_for(work, batch_sizes[0] // 2) if batch_sizes.shape[0] else 1
+    """Threads for a time loop of ``work`` multiply-adds over this batch."""
+    if batch_sizes.shape[0] == 0:
+        return 1
+    return _threads_for(work // (_MIN_LOOP_WORK_PER_THREAD // _MIN_WORK_PER_THREAD),
+                        batch_sizes[0] // _MIN_LOOP_ROWS_PER_THREAD)
 
 
 # --- kernels --------------------------------------------------------------------
@@ -480,15 +488,18 @@ def lstm_forward(
     cdef intp_t p, item, n_pieces
     cdef intp_t n_blocks = _unit_blocks(H, <floating*>NULL)
     cdef intp_t n_items = (N + _ROW_CHUNK - 1) // _ROW_CHUNK * n_blocks
-    cdef int n_threads
+    cdef int n_threads, loop_threads
+    cdef double stamps[2]               # loop start; first thread's last piece
+    cdef intp_t first_pieces[1]         # pieces the first thread ran
     cdef floating* PU = NULL
     cdef floating* PW = NULL
     cdef intp_t* bounds = NULL
     with nogil:
         PU = _packed_gates(&U[0, 0], H, H)
         PW = _packed_gates(&W[0, 0], H, D)
-        n_threads = _loop_threads(batch_sizes, N * G * H)
-        bounds = <intp_t*>malloc((_PIECES_PER_THREAD * n_threads + 1) * sizeof(intp_t))
+        loop_threads = _loop_threads(batch_sizes, N * G * H)
+        bounds = <intp_t*>malloc(
+            (_PIECES_PER_THREAD * loop_threads + 1) * sizeof(intp_t))
         if PU != NULL and PW != NULL and bounds != NULL and N > 0:
             # The input projection of every step at once.
             n_threads = _threads_for(N * G * D, n_items)
@@ -500,19 +511,25 @@ def lstm_forward(
                     _project(item, n_blocks, N, D, H, &X[0, 0], PW, &b[0], &gates[0, 0])
             # The time loop, in pieces of the batch that share no rows: no
             # thread waits for another until the end.
-            n_threads = _loop_threads(batch_sizes, N * G * H)
-            if n_threads == 1:
+            if loop_threads == 1:
                 _forward_piece(0, batch_sizes[0], T, &batch_sizes[0], H, n_blocks,
                                kind, &h0[0, 0], &c0[0, 0], PU, &P[0, 0],
                                &gates[0, 0], &cells[0, 0], &hidden[0, 0])
             else:
-                n_pieces = _split_batch(&batch_sizes[0], T, N, n_threads,
+                n_pieces = _split_batch(&batch_sizes[0], T, N, loop_threads,
                                         sklstm_tile_rows(), bounds)
-                for p in prange(n_pieces, num_threads=n_threads, schedule="dynamic",
+                stamps[0] = stamps[1] = sklstm_now()
+                first_pieces[0] = 0
+                for p in prange(n_pieces, num_threads=loop_threads, schedule="dynamic",
                                 chunksize=1):
                     _forward_piece(bounds[p], bounds[p + 1], T, &batch_sizes[0], H,
                                    n_blocks, kind, &h0[0, 0], &c0[0, 0], PU, &P[0, 0],
                                    &gates[0, 0], &cells[0, 0], &hidden[0, 0])
+                    if threadid() == 0:
+                        first_pieces[0] += 1
+                        stamps[1] = sklstm_now()
+                sklstm_team_report(stamps[0], stamps[1], sklstm_now(), first_pieces[0],
+                                   n_pieces)
     free(PU)
     free(PW)
     free(bounds)
@@ -560,6 +577,8 @@ def lstm_backward(
     cdef intp_t n_gate_blocks = _column_blocks(G, <floating*>NULL)
     cdef intp_t scratch_size
     cdef int n_threads, loop_threads, max_threads = sklstm_max_threads()
+    cdef double stamps[2]               # as in lstm_forward
+    cdef intp_t first_pieces[1]
     cdef bint ok
     cdef intp_t* offsets = NULL
     cdef intp_t* bounds = NULL
@@ -600,6 +619,8 @@ def lstm_backward(
             else:
                 n_pieces = _split_batch(&batch_sizes[0], T, N, loop_threads,
                                         sklstm_tile_rows(), bounds)
+                stamps[0] = stamps[1] = sklstm_now()
+                first_pieces[0] = 0
                 for p in prange(n_pieces, num_threads=loop_threads,
                                 schedule="dynamic", chunksize=1):
                     _backward_piece(bounds[p], bounds[p + 1], T, &batch_sizes[0],
@@ -608,6 +629,11 @@ def lstm_backward(
                                     &hidden[0, 0], &d_hidden[0, 0], PU,
                                     &dh_carry[0, 0], &dc_carry[0, 0], &dgates[0, 0],
                                     Hp)
+                    if threadid() == 0:
+                        first_pieces[0] += 1
+                        stamps[1] = sklstm_now()
+                sklstm_team_report(stamps[0], stamps[1], sklstm_now(), first_pieces[0],
+                                   n_pieces)
 
             # dX = dgates W, by (row chunk, column block).
             if dX.shape[0] > 0:

@@ -6,6 +6,10 @@ cdef extern from "sklstm_omp.h" nogil:
     int sklstm_max_threads()
     void sklstm_omp_init()
     int sklstm_is_fork_child()
+    double sklstm_now()
+    int sklstm_team_size(int n)
+    void sklstm_team_report(double start, double done, double end, intp_t n_first,
+                            intp_t n_items)
     int SKLSTM_HAS_OPENMP
 
 

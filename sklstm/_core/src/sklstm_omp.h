@@ -41,7 +41,8 @@ static inline int sklstm_is_fork_child(void) { return sklstm_forked; }
  * that took more than 0.8 of the time one thread would have (its items at
  * that rate) did not gain from its team, and the next regions run on one
  * thread, a number of them that doubles while it lasts (4 up to 256) and
- * starts again at 4 after a region that gained. Results do not depend on it
+ * halves after each region that gained, so that a lucky region amid a busy
+ * spell does not bring the team back for long. Results do not depend on it
  * (they do not depend on the thread count). */
 #include <time.h>
 
@@ -72,11 +73,12 @@ static inline void sklstm_team_report(double start, double done, double end,
     double alone = (done - start) / (double)n_first * (double)n_items;
     if (end - start > 0.8 * alone) {
         int b = __atomic_load_n(&sklstm_backoff, __ATOMIC_RELAXED);
-        b = b ? (b < 128 ? 2 * b : 256) : 4;
+        b = b >= 4 ? (b < 128 ? 2 * b : 256) : 4;
         __atomic_store_n(&sklstm_backoff, b, __ATOMIC_RELAXED);
         __atomic_store_n(&sklstm_calls_alone, b, __ATOMIC_RELAXED);
     } else {
-        __atomic_store_n(&sklstm_backoff, 0, __ATOMIC_RELAXED);
+        int b = __atomic_load_n(&sklstm_backoff, __ATOMIC_RELAXED);
+        __atomic_store_n(&sklstm_backoff, b / 2, __ATOMIC_RELAXED);
     }
 }
 

@@ -39,6 +39,9 @@ cdef double _TINY = 1e-280
 # Above this, a sum of rescaled products is exact to double precision even if
 # some of its terms underflowed (each is below 1e-308, relative 1e-58).
 cdef double _SAFE = 1e-250
+# The smallest normal double (DBL_MIN): a rescaled state below it has lost
+# digits or been flushed to 0.
+cdef double _NORMAL_MIN = 2.2250738585072014e-308
 
 
 # The precision a softmax is written in: the logits' (a gradient) or double.
@@ -557,6 +560,22 @@ cdef double _log_prob(
     return log_p - log_z_sum
 
 
+cdef inline bint _flushed(
+    const double* prev, const double* cur, const intp_t* skip, intp_t lo,
+    intp_t hi,
+) noexcept nogil:
+    """Whether a state of [lo, hi) was reached (a predecessor is nonzero, or
+    it is) but is below the smallest normal double: a weight lost to the
+    frame's scale, which later frames may make dominant (issue 9)."""
+    cdef intp_t s
+    for s in range(lo, hi):
+        if cur[s] < _NORMAL_MIN and (
+                cur[s] > 0 or prev[s] > 0 or (s >= 1 and prev[s - 1] > 0)
+                or (skip[s] and prev[s - 2] > 0)):
+            return True
+    return False
+
+
 cdef double _forward_rows(
     const floating* u,          # IN  (Tb, C) logits of the sequence
     intp_t Tb, intp_t C, intp_t blank, const intp_t* labels, intp_t L,
@@ -574,7 +593,15 @@ cdef double _forward_rows(
     final two in the frames left, are skipped too: they feed no state that
     can, so the value is the same but for rounding (the frame sums that
     rescale α leave their mass out). The states below the band are kept at 0,
-    so that a frame recomputed in logs reads no stale α."""
+    so that a frame recomputed in logs reads no stale α.
+
+    Without finishing_only, the value is exact: a state that can still
+    finish but whose weight falls below the smallest normal double of the
+    frame's scale is lost, and may dominate later frames, so *underflow is
+    set and the caller recomputes in logs. The first pass does not check:
+    long inputs flush the states far ahead of (or behind) the mass as a
+    rule, harmlessly but for contrived logits, and its values only select
+    the candidates that the exact pass scores."""
     cdef intp_t S = 2 * L + 1, t, s, k, lo = 0, hi
     cdef bint by_class = C <= L + 1
     cdef double total, a, log_scale = 0, best, inv, mx
@@ -610,6 +637,12 @@ cdef double _forward_rows(
                 for s in range(S):
                     cur[s] /= total
                 log_scale += log(total)
+            # an emission below the normal range flushes a first state
+            if not finishing_only:
+                for s in range(max(0, S - 2 * Tb), min(S, 2)):
+                    if cur[s] < _NORMAL_MIN:
+                        underflow[0] = True
+                        return -INFINITY
             continue
         swap = prev
         prev = cur
@@ -639,6 +672,11 @@ cdef double _forward_rows(
             for s in range(lo, hi):
                 cur[s] *= inv
             log_scale += log(total)
+        # states below S - 2 (Tb - t) cannot finish: their loss changes nothing
+        if not finishing_only and _flushed(prev, cur, skip,
+                                           max(0, S - 2 * (Tb - t)), hi):
+            underflow[0] = True
+            return -INFINITY
     best = cur[S - 1] + (cur[S - 2] if S > 1 else 0)
     # as in _forward: a tiny share on the final states may have lost digits
     underflow[0] = not best > _SAFE
@@ -652,18 +690,30 @@ cdef double _log_prob_in_logs(
     intp_t L, _Rows rows,
 ) noexcept nogil:
     """log p(l | x) by the log-space forward recursion of _loss_in_logs (the
-    same operations, so the same bits), keeping two rows of log α."""
-    cdef intp_t S = 2 * L + 1, t, s
+    same operations on the states that matter, so the same bits), keeping
+    two rows of log α. At frame t it skips the states s >= 2t + 2, which no
+    path reaches, and s < S - 2 (Tb - t), which cannot finish: they hold
+    -inf or feed only states that cannot finish, and _log_add returns the
+    other operand of a -inf."""
+    cdef intp_t S = 2 * L + 1, t, s, lo, hi
     cdef double a, mx, lz
     cdef double* prev = rows.prev
     cdef double* cur = rows.cur
     cdef double* swap
     cdef const floating* ut
+    for s in range(S):
+        prev[s] = -INFINITY
+        cur[s] = -INFINITY
     for t in range(Tb):
         ut = u + t * C
         mx = _frame_max(ut, C)
         lz = mx + log(_frame_normalizer(ut, C, mx, <double*>NULL))
-        for s in range(S):
+        lo = max(0, S - 2 * (Tb - t))
+        hi = min(S, 2 * t + 2)
+        # this row last held frame t - 2, whose band began 4 states lower
+        for s in range(max(0, lo - 4), lo):
+            cur[s] = -INFINITY
+        for s in range(lo, hi):
             if t == 0:
                 a = 0.0 if s <= 1 else -INFINITY
             else:

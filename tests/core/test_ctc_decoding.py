@@ -155,19 +155,28 @@ def test_rescoring_frames_too_improbable_to_multiply(blank):
     assert got[0] < -1000 and got[-1] == -np.inf
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 9, left as it was: the rescaled forward pass flushes to 0 a state "
-    "1e-430 times the frame's mass that later dominates; ctc_loss notices in its "
-    "backward pass, rescoring has none"))
-def test_rescoring_a_state_that_underflows_then_dominates():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rescoring_a_state_that_underflows_then_dominates(dtype):
     # "a b": frames 0-99 favour b, 100-199 favour a. Emitting a late (then b
-    # at the very end) is e^10 times likelier than emitting b early, but at
-    # frame 99 that path weighs e^-990 times the rest.
-    logits = np.zeros((200, 3))
+    # at the very end) is as likely as emitting b early, but at frame 99 that
+    # path weighs e^-990 times the rest: the rescaled pass flushes it (issue
+    # 9, it gave -1005.40) and must notice, and recompute in logs.
+    logits = np.zeros((200, 3), dtype=dtype)
     logits[:100, 2] = 10.0
     logits[100:, 1] = 10.0
     np.testing.assert_allclose(_rescore(logits, [[1, 2]]),
                                [_reference.ctc_log_prob(logits, [1, 2])], rtol=1e-12)
+
+
+def test_rescoring_a_flushed_state_of_a_longer_target():
+    # The same over four labels: "c d" favoured in frames 0-149, "a b" after,
+    # so the paths that emit "a b" late are flushed halfway.
+    logits = np.zeros((300, 5))
+    logits[:150, 3], logits[:150, 4] = 10.0, 9.0
+    logits[150:, 1], logits[150:, 2] = 10.0, 9.0
+    targets = [[1, 2, 3, 4], [3, 4], [1, 2]]
+    want = [_reference.ctc_log_prob(logits, t) for t in targets]
+    np.testing.assert_allclose(_rescore(logits, targets), want, rtol=1e-12)
 
 
 def test_rescoring_analytic_case():

@@ -76,7 +76,7 @@ def _fit_curve(estimator, X, y):
     return quiet_fit(estimator, X, y).loss_curve_
 
 
-def test_the_runtime_waits_passively_and_the_environment_is_restored():
+def test_the_wait_policy_is_set_only_while_the_runtime_loads():
     # The runtime reads OMP_WAIT_POLICY once, at load; sklstm sets it for
     # that moment only, and leaves a user's own setting alone.
     code = ("import os, sklstm.functional; print(os.environ.get('OMP_WAIT_POLICY'), "

@@ -369,11 +369,13 @@ cdef inline void _weight_gradient(
 
 cdef void _forward_piece(
     intp_t j0, intp_t j1, intp_t T, const intp_t* batch_sizes, intp_t H,
-    intp_t n_blocks, int kind, const floating* h0, const floating* c0,
-    const floating* PU, const floating* P, floating* gates, floating* cells,
-    floating* hidden,
+    intp_t n_blocks, int kind, int n_threads, const floating* h0,
+    const floating* c0, const floating* PU, const floating* P, floating* gates,
+    floating* cells, floating* hidden,
 ) noexcept nogil:
-    """The forward time loop of sequences ``j0 <= j < j1``, every unit block.
+    """The forward time loop of sequences ``j0 <= j < j1``, every unit block,
+    each step's blocks spread over ``n_threads`` (1 inside a parallel loop
+    over pieces; see ``_split_by_units``).
 
     Sequence ``j``'s step ``t`` is packed row ``offset_t + j``: the piece's
     running rows at each step are contiguous, and no other piece reads them.
@@ -382,6 +384,9 @@ cdef void _forward_piece(
     cdef bint cell_input = (kind & SKLSTM_CELL_INPUT) != 0
     cdef const floating* h_prev
     cdef const floating* c_prev
+    cdef int team
+    cdef double stamps[2]               # as in lstm_forward
+    cdef intp_t first[1]
     for t in range(T):
         Bt = batch_sizes[t]
         if Bt <= j0:
@@ -393,38 +398,72 @@ cdef void _forward_piece(
         else:
             h_prev = hidden + (prev_offset + j0) * H
             c_prev = cells + (prev_offset + j0) * H
-        for ub in range(n_blocks):
-            # pair: a step of one row in all is that row's alone at any
-            # thread count (see sk_kernel)
-            _forward_step(ub, rows, Bt == 1, H, kind,
-                          c_prev if cell_input else h_prev, PU,
-                          gates + (offset + j0) * G, c_prev, P,
-                          cells + (offset + j0) * H, hidden + (offset + j0) * H)
+        # pair: a step of one row in all is that row's alone at any thread
+        # count (see sk_kernel)
+        team = sklstm_team_size(n_threads)
+        if team == 1:
+            for ub in range(n_blocks):
+                _forward_step(ub, rows, Bt == 1, H, kind,
+                              c_prev if cell_input else h_prev, PU,
+                              gates + (offset + j0) * G, c_prev, P,
+                              cells + (offset + j0) * H, hidden + (offset + j0) * H)
+        else:
+            stamps[0] = stamps[1] = sklstm_now()
+            first[0] = 0
+            for ub in prange(n_blocks, num_threads=team, schedule="static"):
+                _forward_step(ub, rows, Bt == 1, H, kind,
+                              c_prev if cell_input else h_prev, PU,
+                              gates + (offset + j0) * G, c_prev, P,
+                              cells + (offset + j0) * H, hidden + (offset + j0) * H)
+                if threadid() == 0:
+                    first[0] += 1
+                    stamps[1] = sklstm_now()
+            sklstm_team_report(stamps[0], stamps[1], sklstm_now(), first[0], n_blocks)
         prev_offset = offset
         offset += Bt
 
 
+cdef inline void _backward_block(
+    intp_t cb, intp_t width, intp_t rows, bint pair, intp_t prev_rows, intp_t H,
+    int kind, const floating* P, const floating* dgates, const floating* PU,
+    floating* dh_carry, floating* dc_carry, const floating* prev_gates,
+    const floating* prev_cprev, const floating* prev_cells,
+    const floating* prev_d_hidden, floating* prev_dgates,
+) noexcept nogil:
+    """dh_{t-1} for column block cb of units, then step t - 1's gate
+    derivatives there, which need only those units of dh_{t-1}."""
+    cdef intp_t u0 = cb * width, u1 = min(H, u0 + width)
+    _columns(rows, pair, 4 * H, H, cb, dgates, 4 * H, PU, dh_carry, H)
+    if prev_rows > 0:
+        _backward_gates(prev_rows, H, u0, u1, kind, prev_gates, prev_cprev,
+                        prev_cells, prev_d_hidden, dh_carry, dc_carry, P, prev_dgates)
+
+
 cdef void _backward_piece(
     intp_t j0, intp_t j1, intp_t T, const intp_t* batch_sizes, const intp_t* offsets,
-    intp_t N, intp_t H, intp_t n_unit_blocks, int kind, const floating* P,
-    const floating* h0, const floating* c0, const floating* gates,
+    intp_t N, intp_t H, intp_t n_unit_blocks, int kind, int n_threads,
+    const floating* P, const floating* h0, const floating* c0, const floating* gates,
     const floating* cells, const floating* hidden, const floating* d_hidden,
     const floating* PU, floating* dh_carry, floating* dc_carry, floating* dgates,
     floating* Hp,
 ) noexcept nogil:
     """Backpropagation through time of sequences ``j0 <= j < j1``: their gate
     derivatives at every step, their carries, and the rows of ``Hp`` (what
-    ``U`` multiplied, in tile layout) for the weight gradients."""
+    ``U`` multiplied, in tile layout) for the weight gradients; each step's
+    column blocks spread over ``n_threads`` as in ``_forward_piece``."""
     cdef intp_t G = 4 * H, width = _column_width(<floating*>NULL)
-    cdef intp_t t, cb, u0, u1, rows, prev_rows, at, prev_at
-    cdef bint cell_input = (kind & SKLSTM_CELL_INPUT) != 0
+    cdef intp_t t, cb, rows, prev_rows, at, prev_at
+    cdef bint pair, cell_input = (kind & SKLSTM_CELL_INPUT) != 0
     cdef const floating* c_prev
     cdef const floating* operand
+    cdef int team
+    cdef double stamps[2]
+    cdef intp_t first[1]
     dh_carry += j0 * H
     dc_carry += j0 * H
     # The piece's last step, and its gate derivatives; each iteration below
-    # then forms dh_{t-1} = dgates_t U and, block by block of units, the gate
-    # derivatives of step t - 1, which need only those units of dh_{t-1}.
+    # then forms dh_{t-1} = dgates_t U and the gate derivatives of step t - 1,
+    # block by block of units.
     t = T - 1
     while batch_sizes[t] <= j0:
         t -= 1
@@ -435,6 +474,7 @@ cdef void _backward_piece(
                     P, dgates + at * G)
     while t >= 0:
         rows = min(j1, batch_sizes[t]) - j0
+        pair = batch_sizes[t] == 1
         at = offsets[t] + j0
         prev_rows = min(j1, batch_sizes[t - 1]) - j0 if t > 0 else 0
         prev_at = offsets[t - 1] + j0 if t > 0 else 0
@@ -442,15 +482,26 @@ cdef void _backward_piece(
             c_prev = c0 + j0 * H
         else:
             c_prev = cells + (offsets[t - 2] + j0) * H
-        for cb in range(n_unit_blocks):
-            u0 = cb * width
-            u1 = min(H, u0 + width)
-            _columns(rows, batch_sizes[t] == 1, G, H, cb, dgates + at * G, G, PU,
-                     dh_carry, H)
-            if prev_rows > 0:
-                _backward_gates(prev_rows, H, u0, u1, kind, gates + prev_at * G,
-                                c_prev, cells + prev_at * H, d_hidden + prev_at * H,
-                                dh_carry, dc_carry, P, dgates + prev_at * G)
+        team = sklstm_team_size(n_threads)
+        if team == 1:
+            for cb in range(n_unit_blocks):
+                _backward_block(cb, width, rows, pair, prev_rows, H, kind, P,
+                                dgates + at * G, PU, dh_carry, dc_carry,
+                                gates + prev_at * G, c_prev, cells + prev_at * H,
+                                d_hidden + prev_at * H, dgates + prev_at * G)
+        else:
+            stamps[0] = stamps[1] = sklstm_now()
+            first[0] = 0
+            for cb in prange(n_unit_blocks, num_threads=team, schedule="static"):
+                _backward_block(cb, width, rows, pair, prev_rows, H, kind, P,
+                                dgates + at * G, PU, dh_carry, dc_carry,
+                                gates + prev_at * G, c_prev, cells + prev_at * H,
+                                d_hidden + prev_at * H, dgates + prev_at * G)
+                if threadid() == 0:
+                    first[0] += 1
+                    stamps[1] = sklstm_now()
+            sklstm_team_report(stamps[0], stamps[1], sklstm_now(), first[0],
+                               n_unit_blocks)
         # What U multiplied at step t (h_{t-1}, or c_{t-1}), for dU after the
         # loop.
         if t == 0:
@@ -478,120 +529,6 @@ cdef inline bint _split_by_units(
     (see ``_UNIT_SPLIT_ROWS``)."""
     return (n_threads > 1 and B < _UNIT_SPLIT_ROWS * n_threads
             and 4 * H * H * itemsize > _UNIT_SPLIT_BYTES)
-
-
-cdef void _forward_by_units(
-    intp_t T, const intp_t* batch_sizes, intp_t H, intp_t n_blocks, int kind,
-    int n_threads, const floating* h0, const floating* c0, const floating* PU,
-    const floating* P, floating* gates, floating* cells, floating* hidden,
-) noexcept nogil:
-    """The forward time loop with each step's unit blocks spread over the
-    threads: the same values as one piece of the whole batch."""
-    cdef intp_t t, ub, Bt, G = 4 * H, offset = 0, prev_offset = 0
-    cdef bint cell_input = (kind & SKLSTM_CELL_INPUT) != 0
-    cdef const floating* h_prev
-    cdef const floating* c_prev
-    cdef int team
-    cdef double stamps[2]
-    cdef intp_t first[1]
-    for t in range(T):
-        Bt = batch_sizes[t]
-        h_prev = h0 if t == 0 else hidden + prev_offset * H
-        c_prev = c0 if t == 0 else cells + prev_offset * H
-        team = sklstm_team_size(n_threads)
-        if team == 1:
-            for ub in range(n_blocks):
-                _forward_step(ub, Bt, Bt == 1, H, kind,
-                              c_prev if cell_input else h_prev, PU,
-                              gates + offset * G, c_prev, P, cells + offset * H,
-                              hidden + offset * H)
-        else:
-            stamps[0] = stamps[1] = sklstm_now()
-            first[0] = 0
-            for ub in prange(n_blocks, num_threads=team, schedule="static"):
-                _forward_step(ub, Bt, Bt == 1, H, kind,
-                              c_prev if cell_input else h_prev, PU,
-                              gates + offset * G, c_prev, P, cells + offset * H,
-                              hidden + offset * H)
-                if threadid() == 0:
-                    first[0] += 1
-                    stamps[1] = sklstm_now()
-            sklstm_team_report(stamps[0], stamps[1], sklstm_now(), first[0], n_blocks)
-        prev_offset = offset
-        offset += Bt
-
-
-cdef void _backward_by_units(
-    intp_t T, const intp_t* batch_sizes, const intp_t* offsets, intp_t N, intp_t H,
-    intp_t n_unit_blocks, int kind, int n_threads, const floating* P,
-    const floating* h0, const floating* c0, const floating* gates,
-    const floating* cells, const floating* hidden, const floating* d_hidden,
-    const floating* PU, floating* dh_carry, floating* dc_carry, floating* dgates,
-    floating* Hp,
-) noexcept nogil:
-    """``_backward_piece`` of the whole batch with each step's column blocks
-    spread over the threads."""
-    cdef intp_t G = 4 * H, width = _column_width(<floating*>NULL)
-    cdef intp_t t, cb, rows, prev_rows, at, prev_at
-    cdef bint cell_input = (kind & SKLSTM_CELL_INPUT) != 0
-    cdef const floating* c_prev
-    cdef const floating* operand
-    cdef int team
-    cdef double stamps[2]
-    cdef intp_t first[1]
-    t = T - 1
-    c_prev = c0 if t == 0 else cells + offsets[t - 1] * H
-    _backward_gates(batch_sizes[t], H, 0, H, kind, gates + offsets[t] * G, c_prev,
-                    cells + offsets[t] * H, d_hidden + offsets[t] * H, dh_carry,
-                    dc_carry, P, dgates + offsets[t] * G)
-    while t >= 0:
-        rows = batch_sizes[t]
-        at = offsets[t]
-        prev_rows = batch_sizes[t - 1] if t > 0 else 0
-        prev_at = offsets[t - 1] if t > 0 else 0
-        c_prev = c0 if t <= 1 else cells + offsets[t - 2] * H
-        team = sklstm_team_size(n_threads)
-        if team == 1:
-            for cb in range(n_unit_blocks):
-                _backward_block(cb, width, rows, prev_rows, H, kind, P,
-                                dgates + at * G, PU, dh_carry, dc_carry,
-                                gates + prev_at * G, c_prev, cells + prev_at * H,
-                                d_hidden + prev_at * H, dgates + prev_at * G)
-        else:
-            stamps[0] = stamps[1] = sklstm_now()
-            first[0] = 0
-            for cb in prange(n_unit_blocks, num_threads=team, schedule="static"):
-                _backward_block(cb, width, rows, prev_rows, H, kind, P,
-                                dgates + at * G, PU, dh_carry, dc_carry,
-                                gates + prev_at * G, c_prev, cells + prev_at * H,
-                                d_hidden + prev_at * H, dgates + prev_at * G)
-                if threadid() == 0:
-                    first[0] += 1
-                    stamps[1] = sklstm_now()
-            sklstm_team_report(stamps[0], stamps[1], sklstm_now(), first[0],
-                               n_unit_blocks)
-        if t == 0:
-            operand = c0 if cell_input else h0
-        else:
-            operand = (cells if cell_input else hidden) + prev_at * H
-        _pack_tiles(rows, H, operand, H, N, at, Hp)
-        t -= 1
-
-
-cdef inline void _backward_block(
-    intp_t cb, intp_t width, intp_t rows, intp_t prev_rows, intp_t H, int kind,
-    const floating* P, const floating* dgates, const floating* PU,
-    floating* dh_carry, floating* dc_carry, const floating* prev_gates,
-    const floating* prev_cprev, const floating* prev_cells,
-    const floating* prev_d_hidden, floating* prev_dgates,
-) noexcept nogil:
-    """dh_{t-1} for column block cb of units, then step t - 1's gate
-    derivatives there (as one unit block of ``_backward_piece``'s loop)."""
-    cdef intp_t u0 = cb * width, u1 = min(H, u0 + width)
-    _columns(rows, rows == 1, 4 * H, H, cb, dgates, 4 * H, PU, dh_carry, H)
-    if prev_rows > 0:
-        _backward_gates(prev_rows, H, u0, u1, kind, prev_gates, prev_cprev,
-                        prev_cells, prev_d_hidden, dh_carry, dc_carry, P, prev_dgates)
 
 
 # --- kernels --------------------------------------------------------------------
@@ -641,13 +578,12 @@ def lstm_forward(
                     _project(item, n_blocks, N, D, H, &X[0, 0], PW, &b[0], &gates[0, 0])
             # The time loop, in pieces of the batch that share no rows: no
             # thread waits for another until the end.
-            if _split_by_units(batch_sizes[0], H, loop_threads, sizeof(floating)):
-                _forward_by_units(T, &batch_sizes[0], H, n_blocks, kind, loop_threads,
-                                  &h0[0, 0], &c0[0, 0], PU, &P[0, 0], &gates[0, 0],
-                                  &cells[0, 0], &hidden[0, 0])
-            elif loop_threads == 1:
+            # (One piece of the whole batch on one thread, or with each
+            # step split by units.)
+            if loop_threads == 1 or _split_by_units(batch_sizes[0], H, loop_threads,
+                                                    sizeof(floating)):
                 _forward_piece(0, batch_sizes[0], T, &batch_sizes[0], H, n_blocks,
-                               kind, &h0[0, 0], &c0[0, 0], PU, &P[0, 0],
+                               kind, loop_threads, &h0[0, 0], &c0[0, 0], PU, &P[0, 0],
                                &gates[0, 0], &cells[0, 0], &hidden[0, 0])
             else:
                 n_pieces = _split_batch(&batch_sizes[0], T, N, loop_threads,
@@ -657,8 +593,8 @@ def lstm_forward(
                 for p in prange(n_pieces, num_threads=loop_threads, schedule="dynamic",
                                 chunksize=1):
                     _forward_piece(bounds[p], bounds[p + 1], T, &batch_sizes[0], H,
-                                   n_blocks, kind, &h0[0, 0], &c0[0, 0], PU, &P[0, 0],
-                                   &gates[0, 0], &cells[0, 0], &hidden[0, 0])
+                                   n_blocks, kind, 1, &h0[0, 0], &c0[0, 0], PU,
+                                   &P[0, 0], &gates[0, 0], &cells[0, 0], &hidden[0, 0])
                     if threadid() == 0:
                         first_pieces[0] += 1
                         stamps[1] = sklstm_now()
@@ -744,18 +680,13 @@ def lstm_backward(
             # The time loop, in pieces of the batch that share no rows.
             if N == 0:
                 pass
-            elif _split_by_units(batch_sizes[0], H, loop_threads, sizeof(floating)):
-                _backward_by_units(T, &batch_sizes[0], offsets, N, H, n_unit_blocks,
-                                   kind, loop_threads, &P[0, 0], &h0[0, 0], &c0[0, 0],
-                                   &gates[0, 0], &cells[0, 0], &hidden[0, 0],
-                                   &d_hidden[0, 0], PU, &dh_carry[0, 0],
-                                   &dc_carry[0, 0], &dgates[0, 0], Hp)
-            elif loop_threads == 1:
+            elif loop_threads == 1 or _split_by_units(batch_sizes[0], H, loop_threads,
+                                                      sizeof(floating)):
                 _backward_piece(0, batch_sizes[0], T, &batch_sizes[0], offsets, N, H,
-                                n_unit_blocks, kind, &P[0, 0], &h0[0, 0], &c0[0, 0],
-                                &gates[0, 0], &cells[0, 0], &hidden[0, 0],
-                                &d_hidden[0, 0], PU, &dh_carry[0, 0],
-                                &dc_carry[0, 0], &dgates[0, 0], Hp)
+                                n_unit_blocks, kind, loop_threads, &P[0, 0], &h0[0, 0],
+                                &c0[0, 0], &gates[0, 0], &cells[0, 0], &hidden[0, 0],
+                                &d_hidden[0, 0], PU, &dh_carry[0, 0], &dc_carry[0, 0],
+                                &dgates[0, 0], Hp)
             else:
                 n_pieces = _split_batch(&batch_sizes[0], T, N, loop_threads,
                                         sklstm_tile_rows(), bounds)
@@ -764,7 +695,7 @@ def lstm_backward(
                 for p in prange(n_pieces, num_threads=loop_threads,
                                 schedule="dynamic", chunksize=1):
                     _backward_piece(bounds[p], bounds[p + 1], T, &batch_sizes[0],
-                                    offsets, N, H, n_unit_blocks, kind, &P[0, 0],
+                                    offsets, N, H, n_unit_blocks, kind, 1, &P[0, 0],
                                     &h0[0, 0], &c0[0, 0], &gates[0, 0], &cells[0, 0],
                                     &hidden[0, 0], &d_hidden[0, 0], PU,
                                     &dh_carry[0, 0], &dc_carry[0, 0], &dgates[0, 0],

@@ -43,6 +43,15 @@ class LSTMCell:
     starts as the plain one. The L2 penalty reaches ``W``, ``U`` and ``P``.
     """
 
+    # PyTorch's nn.LSTM has our gates (i, f, g, o) and two biases, which sum
+    # to ours; the ONNX LSTM operator stacks (i, o, f, c): our blocks
+    # 0, 3, 1, 2. Its peepholes ``P`` are (i, o, f) too, where ours are
+    # (i, f, o).
+    torch_layer = "LSTM"
+    onnx_op = "LSTM"
+    onnx_gates = (0, 3, 1, 2)
+    onnx_peepholes = (0, 2, 1)
+
     def __init__(self, *, peephole=False, hidden_activation="tanh",
                  recurrent_input="hidden"):
         self.peephole = peephole
@@ -98,6 +107,13 @@ class GRUCell:
     PyTorch's uniform(±1/sqrt(H)) for all four. The L2 penalty reaches ``W``
     and ``U``.
     """
+
+    # PyTorch's nn.GRU has our layout exactly; the ONNX GRU operator stacks
+    # (z, r, h), our blocks 1, 0, 2, and with ``linear_before_reset=1`` it
+    # computes PyTorch's candidate, r ⊙ (U_n h + b_hn) (0 is another cell).
+    torch_layer = "GRU"
+    onnx_op = "GRU"
+    onnx_gates = (1, 0, 2)
 
     def shapes(self, n_in, H):
         return [(3 * H, n_in), (3 * H, H), (3 * H,), (3 * H,)]

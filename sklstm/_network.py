@@ -98,6 +98,40 @@ class LSTMCell:
             cache, d_hidden, dh_n=d_final, compute_dX=compute_dX)
         return dX, (dW, dU, db) + ((dP,) if self.peephole else ())
 
+    def onnx_weights(self, params):
+        """One direction's ``(W, R, B, P)`` as the ONNX LSTM operator reads
+        them: gate blocks in its order, ``B = [Wb, Rb]`` with our bias as
+        ``Wb`` and zeros as ``Rb`` (it adds both), ``P`` ``(3H,)`` in its
+        (i, o, f) order, or None without peepholes."""
+        W, U, b = params[:3]
+        H, gates = U.shape[1], self.onnx_gates
+        B = np.concatenate([_blocks(b, H, gates), np.zeros_like(b)])
+        P = None
+        if self.peephole:
+            P = params[3][list(self.onnx_peepholes)].reshape(-1)
+        return _blocks(W, H, gates), _blocks(U, H, gates), B, P
+
+    def onnx_attributes(self, n_directions):
+        """The ONNX LSTM operator's attributes that make it this cell.
+
+        Its activations are (f, g, h) = (Sigmoid, Tanh, Tanh), h being our
+        σ_h; identity is its Affine(alpha=1, beta=0), given for every
+        direction, each Affine consuming one alpha and one beta.
+        """
+        if self.recurrent_input == "cell":
+            raise ValueError(
+                "recurrent_input='cell' has no ONNX form: the ONNX LSTM operator's "
+                "gates read h_{t-1} through R and its candidate always has a "
+                "recurrent term, while this cell's gates read c_{t-1} and its "
+                "candidate none. Export a model fitted with "
+                "recurrent_input='hidden'; cell='peephole' lets the gates see the "
+                "cell state, and exports through the operator's P.")
+        if self.hidden_activation == "tanh":
+            return {}
+        return {"activations": ["Sigmoid", "Tanh", "Affine"] * n_directions,
+                "activation_alpha": [1.0] * n_directions,
+                "activation_beta": [0.0] * n_directions}
+
 
 class GRUCell:
     """The GRU of :func:`sklstm.functional.gru_forward` (PyTorch's layout).
@@ -138,6 +172,24 @@ class GRUCell:
     def backward(self, cache, d_hidden, d_final, compute_dX):
         dX, *grads, _ = _gru_packed_backward(cache, d_hidden, d_final, compute_dX)
         return dX, tuple(grads)
+
+    def onnx_weights(self, params):
+        """One direction's ``(W, R, B, None)`` as the ONNX GRU operator reads
+        them: gate blocks in its order, ``B = [b_ih, b_hh]``."""
+        W, U, b_ih, b_hh = params
+        H = U.shape[1]
+        B = np.concatenate([_blocks(b_ih, H, self.onnx_gates),
+                            _blocks(b_hh, H, self.onnx_gates)])
+        return _blocks(W, H, self.onnx_gates), _blocks(U, H, self.onnx_gates), B, None
+
+    def onnx_attributes(self, n_directions):
+        """The ONNX GRU operator's attributes that make it this cell."""
+        return {"linear_before_reset": 1}
+
+
+def _blocks(a, H, order):
+    """The ``H``-row gate blocks of ``a`` (along its first axis) in ``order``."""
+    return np.concatenate([a[g * H : (g + 1) * H] for g in order])
 
 
 def make_cell(cell, hidden_activation="tanh", recurrent_input="hidden"):

@@ -3,7 +3,8 @@
 Estimators: :class:`LSTMClassifier`, :class:`LSTMRegressor`,
 :class:`CTCSequenceLabeler`; a transformer for pipelines:
 :class:`sklstm.preprocessing.SequenceScaler`. The kernels under them are
-public in :mod:`sklstm.functional`.
+public in :mod:`sklstm.functional`; :mod:`sklstm.onnx` exports fitted models
+to ONNX.
 """
 
 from ._classifier import LSTMClassifier
@@ -16,7 +17,9 @@ __all__ = ["CTCSequenceLabeler", "LSTMClassifier", "LSTMRegressor", "__version__
 
 
 def __getattr__(name):
-    if name in ("functional", "preprocessing"):
+    # sklstm.onnx is not in __all__: importing it imports skl2onnx, when
+    # installed, to register the converters
+    if name in ("functional", "onnx", "preprocessing"):
         import importlib
 
         return importlib.import_module(f"sklstm.{name}")

@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from sklstm import CTCSequenceLabeler, LSTMClassifier, LSTMRegressor
 from sklstm.datasets import make_digit_strings
+from sklstm.functional import ctc_greedy_decode
 from sklstm.preprocessing import SequenceScaler
 
 onnx = pytest.importorskip("onnx")
@@ -171,6 +172,10 @@ def test_ctc_log_probabilities(name):
             np.testing.assert_allclose(np.exp(log_p[b, : lengths[b]]), proba,
                                        rtol=0, atol=ATOL)
             assert np.all(log_p[b, lengths[b]:] == 0)
+        # decoding stays in Python: predict's greedy decoding of the output
+        paths = ctc_greedy_decode(log_p, input_lengths=lengths,
+                                  blank=len(ctc.classes_))
+        assert ["".join(ctc.classes_[p]) for p in paths] == ctc.predict(X)
 
 
 SCALERS = [dict(), dict(with_mean=False), dict(with_std=False),

@@ -32,8 +32,8 @@ The graph does what the estimator does, in this order:
    cells' attributes come from the cell classes.
 5. Pooling: ``"last"`` is the operator's ``Y_h`` (each direction's final
    state); ``"mean"`` and ``"max"`` reduce the last layer's output over each
-   sequence's own frames, masked by the frame lengths (the graph relies on
-   no runtime's filling of the steps past a length).
+   sequence's own frames, masked by the frame lengths (no runtime is
+   trusted to fill the outputs past a length with zeros).
 6. The dense head: softmax probabilities and the label for the classifier,
    the predictions for the regressor, per-frame log-probabilities for the
    CTC labeler, whose decoding stays in Python.
@@ -577,6 +577,11 @@ def _skl2onnx_sequences(g, variable, n_features, model):
         raise ValueError(
             f"{type(model).__name__} reads 3-D arrays (n_sequences, n_timesteps, "
             f"n_features) or tables; skl2onnx gives it an input of shape {shape}.")
+    elif isinstance(shape[2], Integral) and shape[2] != n_features:
+        raise ValueError(
+            f"{type(model).__name__} was fitted on {n_features} features per step, "
+            f"but skl2onnx gives it sequences of {shape[2]}: pass initial types "
+            f"of shape (None, n_timesteps, {n_features}).")
     x_shape = g.op("Shape", x)
     n_steps = g.op("Gather", x_shape, g.const(1, np.int64))
     lengths = g.op("Expand", n_steps, g.op("Gather", x_shape, g.const([0], np.int64)))

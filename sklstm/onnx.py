@@ -423,13 +423,12 @@ or Pipeline
     Examples
     --------
     >>> import numpy as np
-    >>> import onnx
     >>> from sklstm import LSTMClassifier
     >>> from sklstm.onnx import to_onnx
     >>> rng = np.random.default_rng(0)
     >>> X = [rng.normal(size=(int(rng.integers(3, 8)), 2)) for _ in range(16)]
     >>> y = [int(x[:, 0].sum() > 0) for x in X]
-    >>> clf = LSTMClassifier(hidden_layer_sizes=(3,), max_iter=20, tol=1.0,
+    >>> clf = LSTMClassifier(hidden_layer_sizes=(3,), max_iter=20,
     ...                      random_state=0).fit(X, y)
     >>> model = to_onnx(clf)
     >>> [i.name for i in model.graph.input], [o.name for o in model.graph.output]
@@ -589,11 +588,14 @@ def _skl2onnx_sequences(g, variable, n_features, model):
 
 
 def _scaler_shape(operator):
+    """skl2onnx's shape calculator of the scaler: the input's type and shape."""
     x = operator.inputs[0].type
     operator.outputs[0].type = type(x)(list(x.shape))
 
 
 def _scaler_converter(scope, operator, container):
+    """skl2onnx's converter of the scaler: :func:`_scaler_graph` on full-length
+    sequences, in the input's shape and type."""
     scaler = operator.raw_operator
     g = _skl2onnx_graph(scope, container)
     x, lengths = _skl2onnx_sequences(g, operator.inputs[0],
@@ -623,6 +625,8 @@ def _skl2onnx_labels(scope, model):
 
 
 def _estimator_shape(operator):
+    """skl2onnx's shape calculator of the estimators: float32 outputs, the
+    classifier's label int64 or string."""
     from skl2onnx.common.data_types import (
         FloatTensorType,
         Int64TensorType,
@@ -647,6 +651,8 @@ def _estimator_shape(operator):
 
 
 def _estimator_converter(scope, operator, container):
+    """skl2onnx's converter of the estimators: :func:`_estimator_graph` on
+    full-length sequences (cast to float32), and the classifier's label."""
     from onnx import TensorProto
 
     model = operator.raw_operator
@@ -701,7 +707,7 @@ def register():
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(16, 5, 2))
     >>> pipe = make_pipeline(SequenceScaler(), LSTMRegressor(
-    ...     hidden_layer_sizes=(3,), max_iter=20, tol=1.0, random_state=0))
+    ...     hidden_layer_sizes=(3,), max_iter=20, random_state=0))
     >>> pipe = pipe.fit(X, X[:, :, 0].sum(axis=1))
     >>> model = skl2onnx.to_onnx(pipe, X[:1].astype(np.float32))
     >>> [o.name for o in model.graph.output]

@@ -330,10 +330,11 @@ def test_skl2onnx_pipeline(skl2onnx, form, per_sequence):
 
 
 def test_skl2onnx_regressor_and_ctc(skl2onnx):
-    X = np.stack([x[:6] for x in ragged(15, shortest=6)])
+    X = np.stack([x[:7] for x in ragged(15, shortest=7)])
     y = X[:, :, 0].sum(axis=1) * 10
-    reg = make_pipeline(SequenceScaler(),
-                        LSTMRegressor(**network_params("gru-bi-last"))).fit(X, y)
+    # frames of 3 steps, the last of them partial
+    reg = make_pipeline(SequenceScaler(), LSTMRegressor(
+        **network_params("frames3-lstm-bi-mean"))).fit(X, y)
     X32 = X.astype(np.float32)
     (pred,) = session(skl2onnx.to_onnx(reg, X32[:1])).run(None, {"X": X32})
     expected = reg.predict(X)

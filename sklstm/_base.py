@@ -32,6 +32,7 @@ from ._sequences import (
     standardize,
 )
 from ._version import __version__
+from ._weights import read_state_dict, state_dict
 
 
 def log_softmax(logits, axis=-1):
@@ -507,7 +508,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 "; keep the architecture when continuing training "
                 "(warm_start=True or partial_fit), or refit from scratch."
             )
-        optimizer = copy.deepcopy(self._optimizer) if incremental \
+        # a model built by from_weights has no optimizer yet (None): a fresh one
+        optimizer = copy.deepcopy(self._optimizer) \
+            if incremental and self._optimizer is not None \
             else self._make_optimizer(flat)
         return {"flat": flat, "optimizer": optimizer,
                 "loss_curve": list(self.loss_curve_),
@@ -691,6 +694,155 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     def _stratify_validation(self):
         return False
+
+    # --- weights in and out --------------------------------------------------------
+
+    def get_weights(self):
+        """The fitted network's weights, named as a PyTorch ``state_dict``.
+
+        The names are those of a PyTorch module holding ``layers``, a
+        ``torch.nn.ModuleList`` with one one-layer ``batch_first``
+        ``nn.LSTM`` (``cell="lstm"``) or ``nn.GRU`` (``cell="gru"``) per
+        stacked layer, bidirectional like the estimator, and ``head``, an
+        ``nn.Linear``; ``docs/torch.rst`` has the module, its pooling, and the
+        Keras mapping. The weights reproduce the estimator as fitted: the
+        input standardisation (``input_mean_``, ``input_scale_``) is folded
+        into the first layer's ``weight_ih_l0`` and ``bias_ih_l0``, and the
+        regressor's target scaling into the head, so that the module reads
+        raw inputs and its head gives the classifier's logits (columns in the
+        order of ``classes_``), the regressor's predictions, or the CTC
+        labeler's per-step logits (column 0 the blank, column ``j + 1``
+        ``classes_[j]``).
+
+        Returns
+        -------
+        weights : dict of str to ndarray
+            Per layer ``k`` and direction: ``layers.{k}.weight_ih_l0``
+            ``(G * H_k, n_inputs_k)``, ``layers.{k}.weight_hh_l0``
+            ``(G * H_k, H_k)``, ``layers.{k}.bias_ih_l0`` and
+            ``layers.{k}.bias_hh_l0`` ``(G * H_k,)``, with ``G`` 4 for the
+            LSTM (gates i, f, g, o) and 3 for the GRU (r, z, n); the reverse
+            direction's names end in ``_reverse``. Then ``head.weight``
+            ``(n_outputs, n_directions * H_last)`` and ``head.bias``. The
+            LSTM's one bias is ``bias_ih_l0`` and ``bias_hh_l0`` is zero
+            (PyTorch adds the two). New C-contiguous arrays, in the dtype of
+            the fitted weights.
+
+        Raises
+        ------
+        ValueError
+            For a cell PyTorch has no layer for: ``cell="peephole"``,
+            ``hidden_activation="identity"`` or ``recurrent_input="cell"``.
+            Such a model travels as ONNX (``sklstm.onnx.to_onnx``) or through
+            sklstm's own persistence (pickle, joblib, skops).
+
+        See Also
+        --------
+        from_weights : A fitted estimator from such weights.
+
+        Notes
+        -----
+        Save them with ``safetensors.numpy.save_file(weights, path)`` (the
+        ``safetensors`` extra) or ``np.savez(path, **weights)``; either file
+        loads into the module with ``load_state_dict(..., strict=True)``
+        (``np.load(path, allow_pickle=False)`` reads the second).
+
+        When ``steps_per_frame_`` is more than 1, the first layer reads
+        frames: ``k = est.steps_per_frame_`` consecutive steps as one input
+        of ``k * n_features`` values, ``weight_ih_l0`` having that many
+        columns. Pad each sequence to a multiple of ``k`` steps with
+        ``est.input_mean_`` (the raw value that stands for the zero padding
+        the estimator applies after standardisation), then reshape
+        ``(batch, n_timesteps, n_features)`` to ``(batch, n_timesteps / k,
+        k * n_features)``; a sequence of ``T`` steps has ``ceil(T / k)``
+        frames. ``docs/torch.rst`` has this transform in PyTorch.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklstm import LSTMClassifier
+        >>> rng = np.random.default_rng(0)
+        >>> X = [rng.normal(size=(int(rng.integers(5, 10)), 2)) for _ in range(20)]
+        >>> y = [int(x[:, 0].sum() > 0) for x in X]
+        >>> clf = LSTMClassifier(hidden_layer_sizes=(4,), max_iter=3,
+        ...                      random_state=0).fit(X, y)
+        >>> weights = clf.get_weights()
+        >>> for name, w in weights.items():
+        ...     print(name, w.shape)
+        layers.0.weight_ih_l0 (16, 2)
+        layers.0.weight_hh_l0 (16, 4)
+        layers.0.bias_ih_l0 (16,)
+        layers.0.bias_hh_l0 (16,)
+        layers.0.weight_ih_l0_reverse (16, 2)
+        layers.0.weight_hh_l0_reverse (16, 4)
+        layers.0.bias_ih_l0_reverse (16,)
+        layers.0.bias_hh_l0_reverse (16,)
+        head.weight (2, 8)
+        head.bias (2,)
+        >>> same = LSTMClassifier.from_weights(weights, classes=clf.classes_,
+        ...                                    pooling=clf.pooling)
+        >>> bool(np.allclose(same.predict_proba(X), clf.predict_proba(X)))
+        True
+        """
+        check_is_fitted(self)
+        return state_dict(self)
+
+    @classmethod
+    def _from_weights(cls, weights, params, **targets):
+        """The fitted estimator of the state_dict ``weights``: the structure
+        read from the weights, ``params`` set as given (those that contradict
+        the weights refused), the targets' attributes from ``targets`` (see
+        ``_targets_from_weights``), an identity input map, no optimizer."""
+        read = read_state_dict(weights)
+        est = cls(**params)
+        est._validate_params()
+        inferred = {"hidden_layer_sizes": read.hidden_sizes,
+                    "bidirectional": read.bidirectional, "cell": read.cell}
+        given = {"hidden_layer_sizes": tuple(est._hidden_sizes()),
+                 "bidirectional": bool(est.bidirectional), "cell": est.cell}
+        wrong = [name for name in inferred
+                 if name in params and given[name] != inferred[name]]
+        wrong += [name for name, default in (("hidden_activation", "tanh"),
+                                             ("recurrent_input", "hidden"))
+                  if getattr(est, name) != default]
+        if wrong:
+            shown = "; ".join(
+                f"{name}={params[name]!r} but the weights have "
+                f"{name}={inferred[name]!r}" if name in inferred else
+                f"{name}={params[name]!r} but PyTorch's layers have none"
+                for name in wrong)
+            raise ValueError(
+                f"{shown}. from_weights reads the architecture from the weights "
+                "(hidden_layer_sizes, bidirectional, and cell from their shapes: "
+                "4H rows an LSTM, 3H a GRU, with tanh and gates reading h); leave "
+                "these parameters out, or pass weights of that architecture.")
+        est.set_params(**inferred)
+        coef, intercept = est._targets_from_weights(read.coef, read.intercept,
+                                                    **targets)
+        k = 1 if cls._per_step or est.steps_per_frame == "auto" \
+            else int(est.steps_per_frame)
+        if read.n_inputs % k:
+            raise ValueError(
+                f"steps_per_frame={k}, but the first layer reads {read.n_inputs} "
+                f"inputs, not a multiple of {k}: a frame of {k} steps has "
+                f"{k} * n_features inputs. Pass the steps_per_frame the weights were "
+                "trained with, or leave it out (frames of one step).")
+        n_features = read.n_inputs // k
+        state = {"flat": Network.join(read.recurrent, coef, intercept),
+                 "optimizer": None, "loss_curve": [], "validation_scores": [],
+                 "best_loss": None, "best_score": None, "t": 0}
+        est._commit(state, check_random_state(est.random_state), "sequences",
+                    n_features)
+        est.n_features_in_ = n_features
+        est.input_mean_ = np.zeros(n_features)
+        est.input_scale_ = np.ones(n_features)
+        est.steps_per_frame_ = k
+        return est
+
+    @abstractmethod
+    def _targets_from_weights(self, coef, intercept, **targets):
+        """Set the targets' fitted attributes for a head ``(coef, intercept)``
+        read from weights and return the head in the estimator's row order."""
 
     # --- persistence -----------------------------------------------------------------
 

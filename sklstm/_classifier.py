@@ -321,6 +321,114 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
             )
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
+    @classmethod
+    def from_weights(cls, weights, *, classes, **params):
+        """A fitted classifier from a PyTorch ``state_dict``, without training.
+
+        ``weights`` holds the names that :meth:`get_weights` gives: those of a
+        module with ``layers``, a ``torch.nn.ModuleList`` of one-layer
+        ``batch_first`` ``nn.LSTM`` or ``nn.GRU`` (``layers.{k}.weight_ih_l0``,
+        ``layers.{k}.weight_hh_l0``, ``layers.{k}.bias_ih_l0``,
+        ``layers.{k}.bias_hh_l0``, and the same ending in ``_reverse`` when
+        bidirectional), and ``head``, an ``nn.Linear`` (``head.weight``,
+        ``head.bias``). The state_dict of one multi-layer ``nn.LSTM`` or
+        ``nn.GRU`` (layers of equal width), under at most one attribute
+        name, is read too: ``lstm.weight_ih_l0``, ``lstm.weight_ih_l1``, ...,
+        with ``head.weight`` and ``head.bias``. torch is not imported: pass
+        NumPy arrays, e.g. ``{k: v.numpy() for k, v in
+        module.state_dict().items()}``, ``safetensors.numpy.load_file(path)``
+        or ``np.load(path)`` of an ``.npz`` file.
+
+        ``hidden_layer_sizes``, ``bidirectional`` and ``cell`` (4H rows an
+        LSTM, 3H a GRU) are read from the shapes. The model reads its inputs
+        as the weights do (``input_mean_`` 0, ``input_scale_`` 1), has no
+        training history (``n_iter_`` 0, an empty ``loss_curve_``), predicts,
+        pickles, and trains on with ``partial_fit`` or ``fit`` with
+        ``warm_start=True``, from a fresh optimizer.
+
+        Parameters
+        ----------
+        weights : mapping of str to array-like
+            The state_dict, float32 or float64 arrays (kept; any other real
+            dtype is read as float64, and a mix of float32 and float64 as
+            float64).
+        classes : array-like of shape (n_classes,)
+            The label of each row of ``head.weight``, in order (the logits of
+            a softmax over them); at least two. ``classes_`` is sorted, as
+            scikit-learn's are, so the rows are reordered with it.
+        **params
+            Other parameters of the estimator, set as given: ``pooling``
+            must be the module's (see ``docs/torch.rst``); an int
+            ``steps_per_frame`` makes the model read frames of that many
+            steps (the first layer's inputs then being that many steps of
+            ``n_features``). Training parameters apply to further training.
+            ``hidden_layer_sizes``, ``bidirectional`` and ``cell`` may be
+            given if they agree with the weights.
+
+        Returns
+        -------
+        estimator : LSTMClassifier
+            Fitted.
+
+        Raises
+        ------
+        ValueError
+            For an unknown or missing name (all are listed), a shape that does
+            not fit the layers around it, a non-finite value, a parameter
+            that contradicts the weights, or ``classes`` that do not match
+            the head's rows.
+
+        See Also
+        --------
+        get_weights : The inverse: a fitted model's weights under these names.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklstm import LSTMClassifier
+        >>> rng = np.random.default_rng(0)
+        >>> H, n_features = 4, 2  # nn.LSTM(2, 4, batch_first=True), nn.Linear(4, 3)
+        >>> weights = {"layers.0.weight_ih_l0": rng.normal(size=(4 * H, n_features)),
+        ...            "layers.0.weight_hh_l0": rng.normal(size=(4 * H, H)),
+        ...            "layers.0.bias_ih_l0": np.zeros(4 * H),
+        ...            "layers.0.bias_hh_l0": np.zeros(4 * H),
+        ...            "head.weight": rng.normal(size=(3, H)),
+        ...            "head.bias": np.zeros(3)}
+        >>> clf = LSTMClassifier.from_weights(weights, classes=["a", "b", "c"],
+        ...                                   pooling="last")
+        >>> clf.hidden_layer_sizes, clf.bidirectional, clf.cell
+        ((4,), False, 'lstm')
+        >>> clf.predict_proba([rng.normal(size=(7, 2)),
+        ...                    rng.normal(size=(3, 2))]).shape
+        (2, 3)
+        """
+        return cls._from_weights(weights, params, classes=classes)
+
+    def _targets_from_weights(self, coef, intercept, classes):
+        labels = np.asarray(classes)
+        if labels.ndim != 1 or labels.size < 2:
+            raise ValueError(
+                f"classes must hold the label of each of head.weight's "
+                f"{coef.shape[0]} rows, at least two; got {classes!r}.")
+        check_classification_targets(labels)
+        encoder = LabelEncoder().fit(labels)
+        if encoder.classes_.size != labels.size:
+            raise ValueError(
+                f"classes={classes!r} repeats a label; each row of head.weight is "
+                "a different class.")
+        if coef.shape[0] != labels.size:
+            raise ValueError(
+                f"head.weight has {coef.shape[0]} rows but classes has "
+                f"{labels.size} labels: the head has one row per class (two for a "
+                "binary classifier, a softmax over both). Pass the label of each "
+                "row.")
+        self._label_encoder = encoder
+        self.classes_ = encoder.classes_
+        rows = encoder.transform(labels)  # the sorted position of each row
+        sorted_coef, sorted_intercept = np.empty_like(coef), np.empty_like(intercept)
+        sorted_coef[rows], sorted_intercept[rows] = coef, intercept
+        return sorted_coef, sorted_intercept
+
     def _prepare_targets(self, y, first_call, classes=None):
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)

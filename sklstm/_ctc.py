@@ -196,6 +196,83 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
+    @classmethod
+    def from_weights(cls, weights, *, classes, **params):
+        """A fitted labeler from a PyTorch ``state_dict``, without training.
+
+        ``weights`` holds the names that :meth:`get_weights` gives, or a
+        multi-layer ``nn.LSTM``'s or ``nn.GRU``'s, with ``head.weight`` and
+        ``head.bias`` of the per-step output layer; the architecture is read
+        from the shapes. See :meth:`LSTMClassifier.from_weights` for the
+        names, the dtypes and what the model can do.
+
+        Parameters
+        ----------
+        weights : mapping of str to array-like
+            The state_dict (NumPy arrays: ``{k: v.numpy() for k, v in
+            module.state_dict().items()}``, ``safetensors.numpy.load_file``,
+            ``np.load`` of an ``.npz``).
+        classes : str or array-like of shape (n_classes,)
+            The labels of rows 1 to ``n_classes`` of ``head.weight``, in
+            order; row 0 is the blank (``torch.nn.CTCLoss(blank=0)``), so the
+            head has ``n_classes + 1`` rows. A string is its characters, and a
+            model whose labels are all characters predicts strings.
+            ``classes_`` is sorted, as after ``fit``, so the label rows are
+            reordered with it.
+        **params
+            Other parameters of the estimator, set as given (``beam_width``,
+            training parameters).
+
+        Returns
+        -------
+        estimator : CTCSequenceLabeler
+            Fitted.
+
+        See Also
+        --------
+        get_weights : The inverse: a fitted model's weights under these names.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklstm import CTCSequenceLabeler
+        >>> rng = np.random.default_rng(0)
+        >>> H = 4  # nn.LSTM(2, 4, batch_first=True), nn.Linear(4, 1 + 3)
+        >>> weights = {"layers.0.weight_ih_l0": rng.normal(size=(4 * H, 2)),
+        ...            "layers.0.weight_hh_l0": rng.normal(size=(4 * H, H)),
+        ...            "layers.0.bias_ih_l0": np.zeros(4 * H),
+        ...            "layers.0.bias_hh_l0": np.zeros(4 * H),
+        ...            "head.weight": rng.normal(size=(4, H)),
+        ...            "head.bias": np.zeros(4)}
+        >>> model = CTCSequenceLabeler.from_weights(weights, classes="abc")
+        >>> model.classes_.tolist()
+        ['a', 'b', 'c']
+        >>> [p.shape for p in model.predict_proba([rng.normal(size=(6, 2))])]
+        [(6, 4)]
+        """
+        return cls._from_weights(weights, params, classes=classes)
+
+    def _targets_from_weights(self, coef, intercept, classes):
+        labels = list(classes) if isinstance(classes, str) \
+            else list(np.asarray(classes, dtype=object).ravel())
+        if not labels or coef.shape[0] != len(labels) + 1:
+            raise ValueError(
+                f"head.weight has {coef.shape[0]} rows but classes has "
+                f"{len(labels)} labels: the CTC head has a row for the blank (row "
+                "0) and one per label after it. Pass the label of each row after "
+                "the first.")
+        if len(set(labels)) != len(labels):
+            raise ValueError(
+                f"classes={classes!r} repeats a label; each row of head.weight is "
+                "a different label.")
+        is_str = all(isinstance(label, str) and len(label) == 1 for label in labels)
+        order = sorted(range(len(labels)), key=lambda j: _sort_key(labels[j]))
+        self.classes_ = np.array([labels[j] for j in order],
+                                 dtype=str if is_str else object)
+        self._y_is_str = is_str
+        rows = np.r_[_BLANK, np.asarray(order, dtype=np.intp) + 1]
+        return coef[rows], intercept[rows]
+
     def _target_array(self, y):
         y = list(y)
         array = np.empty(len(y), dtype=object)

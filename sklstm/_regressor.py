@@ -229,6 +229,73 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
+    @classmethod
+    def from_weights(cls, weights, *, n_outputs=None, **params):
+        """A fitted regressor from a PyTorch ``state_dict``, without training.
+
+        ``weights`` holds the names that :meth:`get_weights` gives, or a
+        multi-layer ``nn.LSTM``'s or ``nn.GRU``'s, with ``head.weight`` and
+        ``head.bias``; the architecture is read from the shapes. See
+        :meth:`LSTMClassifier.from_weights` for the names, the dtypes and
+        what the model can do. The head gives the predictions as they are:
+        ``target_mean_`` is 0 and ``target_scale_`` 1.
+
+        Parameters
+        ----------
+        weights : mapping of str to array-like
+            The state_dict (NumPy arrays: ``{k: v.numpy() for k, v in
+            module.state_dict().items()}``, ``safetensors.numpy.load_file``,
+            ``np.load`` of an ``.npz``).
+        n_outputs : int, default=None
+            The number of outputs, if you want it checked; the rows of
+            ``head.weight``. With one output, ``predict`` returns a 1-D array.
+        **params
+            Other parameters of the estimator, set as given (``pooling``
+            must be the module's); see :meth:`LSTMClassifier.from_weights`.
+
+        Returns
+        -------
+        estimator : LSTMRegressor
+            Fitted.
+
+        See Also
+        --------
+        get_weights : The inverse: a fitted model's weights under these names.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklstm import LSTMRegressor
+        >>> rng = np.random.default_rng(0)
+        >>> H = 3  # nn.GRU(1, 3, batch_first=True), nn.Linear(3, 1)
+        >>> weights = {"layers.0.weight_ih_l0": rng.normal(size=(3 * H, 1)),
+        ...            "layers.0.weight_hh_l0": rng.normal(size=(3 * H, H)),
+        ...            "layers.0.bias_ih_l0": np.zeros(3 * H),
+        ...            "layers.0.bias_hh_l0": np.zeros(3 * H),
+        ...            "head.weight": rng.normal(size=(1, H)),
+        ...            "head.bias": np.array([10.0])}
+        >>> reg = LSTMRegressor.from_weights(weights, pooling="mean")
+        >>> reg.cell, reg.n_outputs_
+        ('gru', 1)
+        >>> reg.predict([rng.normal(size=(5, 1))]).shape
+        (1,)
+        """
+        return cls._from_weights(weights, params, n_outputs=n_outputs)
+
+    def _targets_from_weights(self, coef, intercept, n_outputs=None):
+        if n_outputs is not None and (
+                not isinstance(n_outputs, Integral) or isinstance(n_outputs, bool)
+                or n_outputs != coef.shape[0]):
+            raise ValueError(
+                f"n_outputs={n_outputs!r}, but head.weight has {coef.shape[0]} rows, "
+                "one per output; pass the weights of that head, or leave n_outputs "
+                "out.")
+        self.n_outputs_ = coef.shape[0]
+        self._y_1d = self.n_outputs_ == 1
+        self.target_mean_ = np.zeros(self.n_outputs_)
+        self.target_scale_ = np.ones(self.n_outputs_)
+        return coef, intercept
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True

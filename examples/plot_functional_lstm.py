@@ -1,7 +1,7 @@
 """
-==========================================================
+============================================================
 Training an LSTM with the functional API: the adding problem
-==========================================================
+============================================================
 
 :func:`sklstm.functional.lstm_forward` and :func:`~sklstm.functional.lstm_backward`
 are the kernels under sklstm's estimators, and they are public: with them and

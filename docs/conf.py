@@ -1,9 +1,12 @@
 """Sphinx configuration for sklstm's documentation (``pip install .[docs]``).
 
-Build it from the repository's root::
+Build it from the repository's root, running the gallery's examples::
 
-    python -m sphinx -W -b html docs docs/_build/html                     # runs the gallery
-    python -m sphinx -W -b html -D plot_gallery=0 docs docs/_build/html   # does not
+    python -m sphinx -W -b html docs docs/_build/html
+
+or without running them (the README's test command does this)::
+
+    python -m sphinx -W -q -b html -D plot_gallery=0 docs docs/_build/html
 
 Intersphinx links to Python, NumPy and scikit-learn need their inventories
 from the network. ``SKLSTM_DOCS_INTERSPHINX=1`` fetches them, ``=0`` builds

@@ -126,7 +126,7 @@ print(f"prediction {prediction[0]:.3f} (predict: {reg.predict([x])[0]:.3f}), "
 # about three-quarters open in between, and unit 0 hardly reacts: they
 # remember only for a few steps. (Which units take the job, and how many,
 # depends on the seed; with seeds 1, 2 and 3 as well, at least one unit's
-# forget gate falls below 0.02 at the markers and stays above 0.85 between
+# forget gate falls below 0.02 at the markers and stays above 0.8 between
 # them.)
 markers = np.flatnonzero(x[:, 1])
 others = np.setdiff1d(np.arange(n_timesteps), markers)

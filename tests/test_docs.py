@@ -2,10 +2,12 @@
 
 A public module's public names are its ``__all__``. Each must appear in an
 ``autosummary`` of ``docs/api.rst`` (under ``.. currentmodule::`` of its module,
-or by its full name) and have a numpydoc ``Examples`` section with at least one
-``>>>`` line, which pytest runs as a doctest (``--doctest-modules``). A new
-public module goes in ``PUBLIC_MODULES``; those that are not there yet (not
-importable) are skipped.
+or by its full name), and each class and function must have a numpydoc
+``Examples`` section with at least one ``>>>`` line, which pytest runs as a
+doctest (``--doctest-modules``); constants need only be listed. Dunder names
+(``__version__``) are exempt, and a submodule in ``__all__`` must itself be in
+``PUBLIC_MODULES``. A new public module goes in ``PUBLIC_MODULES``; those that
+are not there yet (not importable) are skipped.
 """
 
 import importlib
@@ -77,7 +79,9 @@ def problems(module, documented, public_modules):
         else:
             if full not in documented:
                 found.append(f"{full} is not in docs/api.rst")
-            if not has_examples(obj):
+            # a constant's docstring is its type's: only classes and functions
+            # can carry examples
+            if (inspect.isclass(obj) or callable(obj)) and not has_examples(obj):
                 found.append(f"{full}'s docstring has no Examples section with >>>")
     return found
 
@@ -130,7 +134,9 @@ def test_the_check_can_fail():
 
     module = types.ModuleType("fake")
     module.__all__ = ["with_example", "without_example", "example_without_doctest",
-                      "undocumented", "missing", "types", "__version__"]
+                      "undocumented", "missing", "types", "__version__", "CONSTANT",
+                      "UNLISTED"]
+    module.CONSTANT = module.UNLISTED = 18
     module.with_example = module.undocumented = with_example
     module.without_example = without_example
     module.example_without_doctest = example_without_doctest
@@ -148,6 +154,7 @@ Title
    with_example
    without_example
    ~example_without_doctest
+   CONSTANT
 
 undocumented
 """
@@ -157,6 +164,7 @@ undocumented
         "fake.undocumented is not in docs/api.rst",
         "fake.missing is in __all__ but not defined",
         "types is public but not in PUBLIC_MODULES of tests/test_docs.py",
+        "fake.UNLISTED is not in docs/api.rst",
     ]
     del module.__all__
     assert problems(module, set(), ["fake"]) == ["fake has no __all__"]

@@ -11,8 +11,8 @@ two marked numbers. Predicting the mean scores a mean squared error of about
 0.167; to do better, the network must notice the marks, hold their values
 over up to 200 steps, and add them.
 
-On 2000 training sequences, with batches of 64, it learns in about ten
-seconds on two cores: the loss sits at the level of the mean for eight
+On 2000 training sequences, with batches of 64, it learns in ten to
+fifteen seconds on two cores: the loss sits at the level of the mean for eight
 epochs, until the network finds the marks, then drops by two orders of
 magnitude (test MSE 0.0005 after 20 epochs). The same network with the GRU
 cell (``cell="gru"``, Cho et al. 2014: three gate blocks instead of four, no
@@ -84,6 +84,6 @@ if plt is not None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (half the MSE, standardised)")
     ax.set_title(f"Adding problem, T = {n_timesteps}")
-    ax.legend()
+    ax.legend(loc="lower left")
     fig.tight_layout()
     plt.show()

@@ -33,10 +33,24 @@ total fit time of one seed. ``--affine a b`` maps every series to
 ``a * x + b`` first (raw sensor units). ``--n-jobs`` runs fits in parallel
 processes, each at one thread (the fit times then include the other fits'
 contention).
+
+``--json OUT`` also writes the table as JSON: ``sets`` (one entry per set:
+``mean``, ``min``, ``max``, ``one_nn_ed``, ``one_nn_dtw``, ``best_deep``,
+``fit_s``, ``epochs``; ``null`` where a figure is missing), ``summary``, the
+individual ``runs``, the command line, the versions and the machine. The
+gallery's accuracy chart reads ``docs/results/ucr_accuracy.json``, made by::
+
+    python benchmarks/bench_accuracy.py FOLDER --n-jobs 2 \
+        --json docs/results/ucr_accuracy.json
 """
 
 import argparse
+import datetime
 import json
+import os
+import platform
+import shlex
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -157,7 +171,8 @@ def main(argv=None):
                         help="score by K-fold cross-validation inside each training "
                              "split instead of on the test split (for choosing)")
     parser.add_argument("--n-jobs", type=int, default=1)
-    parser.add_argument("--json", default=None, help="also write the runs here")
+    parser.add_argument("--json", default=None,
+                        help="also write the table and the runs here, as JSON")
     args = parser.parse_args(argv)
 
     paths = sorted(Path(args.folder).glob("*.npz"))
@@ -180,12 +195,95 @@ def main(argv=None):
                                 if (q["set"], q["seed"]) == (r["set"], r["seed"])])
                     for k in ("accuracy", "fit_s", "n_iter")}}
                 for r in runs[:: args.cv]]
+    rows, summary = table(args, paths, runs)
     if args.json:
-        Path(args.json).write_text(json.dumps(runs, indent=1))
-    report(args, paths, runs, params)
+        write_json(args.json, args, params, rows, summary, runs, argv)
+    report(args, params, rows, summary)
 
 
-def report(args, paths, runs, params):
+def table(args, paths, runs):
+    """One row per set (mean, min, max, reference figures, fit time, epochs)
+    and the summary over the sets."""
+    rows = []
+    for path in paths:
+        name = path.stem
+        mine = [r for r in runs if r["set"] == name]
+        acc = np.array([r["accuracy"] for r in mine])
+        ref = reference_figures(args.folder, name)
+        rows.append({
+            "set": name, "mean": float(acc.mean()), "min": float(acc.min()),
+            "max": float(acc.max()), "one_nn_ed": float(ref["ed"]),
+            "one_nn_dtw": float(ref["dtw"]), "best_deep": float(ref["deep"]),
+            "fit_s": float(np.mean([r["fit_s"] for r in mine])),
+            "epochs": float(np.mean([r["n_iter"] for r in mine]))})
+    summary = {
+        "n_sets": len(rows),
+        # NaN (no reference) compares False: such a set counts as not reached
+        "at_or_above_one_nn_ed": sum(r["mean"] >= r["one_nn_ed"] - 1e-9 for r in rows),
+        "at_or_above_one_nn_dtw": sum(
+            r["mean"] >= r["one_nn_dtw"] - 1e-9 for r in rows),
+        "mean_accuracy": float(np.mean([r["mean"] for r in rows])),
+        "fit_s_one_seed": float(sum(r["fit_s"] for r in rows)),
+    }
+    return rows, summary
+
+
+def cpu_name():
+    """The CPU's model name where the system says it (Linux), else its
+    architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def write_json(out, args, params, rows, summary, runs, argv):
+    """The table, the runs and where they were measured, as JSON (NaN as null)."""
+    import sklearn
+
+    import sklstm
+
+    def clean(value):
+        if isinstance(value, float) and not np.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, np.generic):
+            return clean(value.item())
+        return value
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = ["FOLDER" if a == args.folder else a for a in argv]  # no machine paths
+    document = {
+        "benchmark": "benchmarks/bench_accuracy.py",
+        "command": shlex.join(["python", "benchmarks/bench_accuracy.py", *argv]),
+        "estimator": "LSTMClassifier(random_state=seed"
+                     + "".join(f", {k}={v!r}" for k, v in params.items()) + ")",
+        "seeds": list(args.seeds),
+        "scored_on": (f"{args.cv}-fold cross-validation inside the training splits"
+                      if args.cv else "test split"),
+        "affine": args.affine,
+        "date": datetime.date.today().isoformat(),
+        "measured_on": {"cpu": cpu_name(), "n_cpus": os.cpu_count(),
+                        "system": platform.system(), "n_jobs": args.n_jobs,
+                        "threads_per_fit": 1},
+        "versions": {"sklstm": sklstm.__version__, "numpy": np.__version__,
+                     "scikit-learn": sklearn.__version__,
+                     "python": platform.python_version()},
+        "sets": rows,
+        "summary": summary,
+        "runs": runs,
+    }
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(clean(document), indent=1) + "\n")
+
+
+def report(args, params, rows, summary):
     extra = "".join(f", {k}={v!r}" for k, v in params.items())
     print(f"LSTMClassifier(random_state=seed{extra}) seeds {args.seeds}"
           + (f", series mapped to {args.affine[0]:g} x + {args.affine[1]:g}"
@@ -196,27 +294,19 @@ def report(args, paths, runs, params):
               f"{'1NN-DTW':>7} {'deep':>6} | {'fit s':>6} {'epochs':>6}")
     print(header)
     print("-" * len(header))
-    means, at_ed, at_dtw, total = [], 0, 0, 0.0
-    for path in paths:
-        name = path.stem
-        mine = [r for r in runs if r["set"] == name]
-        acc = np.array([r["accuracy"] for r in mine])
-        ref = reference_figures(args.folder, name)
-        fit_s = np.mean([r["fit_s"] for r in mine])
-        epochs = np.mean([r["n_iter"] for r in mine])
-        means.append(acc.mean())
-        at_ed += acc.mean() >= ref["ed"] - 1e-9
-        at_dtw += acc.mean() >= ref["dtw"] - 1e-9
-        total += fit_s
-        print(f"{name:>28} | {acc.mean():6.3f} {acc.min():6.3f} {acc.max():6.3f} | "
-              f"{ref['ed']:6.3f} {ref['dtw']:7.3f} {ref['deep']:6.3f} | "
-              f"{fit_s:6.1f} {epochs:6.0f}")
+    for r in rows:
+        print(f"{r['set']:>28} | {r['mean']:6.3f} {r['min']:6.3f} {r['max']:6.3f} | "
+              f"{r['one_nn_ed']:6.3f} {r['one_nn_dtw']:7.3f} {r['best_deep']:6.3f} | "
+              f"{r['fit_s']:6.1f} {r['epochs']:6.0f}")
     print("-" * len(header))
+    n = summary["n_sets"]
     versus = ("" if args.cv else
-              f"at or above 1-NN ED on {at_ed} of {len(paths)}, at or above 1-NN DTW "
-              f"on {at_dtw} of {len(paths)}; ")  # published figures: test splits
-    print(f"{versus}mean accuracy {np.mean(means):.3f}; fit time of one "
-          f"{'fold' if args.cv else 'seed'} {total:.0f} s (1 thread)")
+              f"at or above 1-NN ED on {summary['at_or_above_one_nn_ed']} of {n}, "
+              f"at or above 1-NN DTW on {summary['at_or_above_one_nn_dtw']} of {n}; ")
+    # (the published figures are on the test splits)
+    print(f"{versus}mean accuracy {summary['mean_accuracy']:.3f}; fit time of one "
+          f"{'fold' if args.cv else 'seed'} {summary['fit_s_one_seed']:.0f} s "
+          "(1 thread)")
 
 
 if __name__ == "__main__":

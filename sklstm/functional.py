@@ -36,7 +36,9 @@ from sklstm._sequences import as_float_array as _as_float_array
 from sklstm._sequences import read_arrays, refuse_one_pass
 
 __all__ = [
+    "GRUCache",
     "GRUGradients",
+    "LSTMCache",
     "LSTMGradients",
     "ctc_beam_search",
     "ctc_greedy_decode",
@@ -68,6 +70,20 @@ dP : ndarray of shape (3, n_hidden) or None
     Gradient with respect to the peephole weights; ``None`` without them.
     (New in this release, as the last field: code that unpacks six fields
     must take seven.)
+
+Examples
+--------
+>>> import numpy as np
+>>> from sklstm.functional import lstm_backward, lstm_forward
+>>> rng = np.random.default_rng(0)
+>>> X = rng.normal(size=(2, 4, 3))
+>>> W, U, b = rng.normal(size=(8, 3)), rng.normal(size=(8, 2)), np.zeros(8)
+>>> out, _, cache = lstm_forward(X, W, U, b)
+>>> grads = lstm_backward(cache, np.ones_like(out))
+>>> grads._fields
+('dX', 'dW', 'dU', 'db', 'dh0', 'dc0', 'dP')
+>>> grads.dX.shape, grads.dU.shape, grads.dP is None
+((2, 4, 3), (8, 2), True)
 """
 
 # The forms of an LSTM step: the SKLSTM_ flags of _core/src/lstm_tile.h.
@@ -83,6 +99,19 @@ class LSTMCache:
     step's gate activations, cell and hidden states (memory linear in the
     total length), and the packing plan between the caller's order and the
     packed, length-sorted order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.functional import LSTMCache, lstm_backward, lstm_forward
+    >>> rng = np.random.default_rng(0)
+    >>> X = [rng.normal(size=(5, 3)), rng.normal(size=(2, 3))]
+    >>> W, U, b = rng.normal(size=(8, 3)), rng.normal(size=(8, 2)), np.zeros(8)
+    >>> out, _, cache = lstm_forward(X, W, U, b)
+    >>> isinstance(cache, LSTMCache), cache.dtype
+    (True, dtype('float64'))
+    >>> lstm_backward(cache, np.ones_like(out)).dW.shape
+    (8, 3)
     """
 
     __slots__ = (
@@ -114,6 +143,20 @@ dW : ndarray of shape (3 * n_hidden, n_features)
 dU : ndarray of shape (3 * n_hidden, n_hidden)
 db_ih, db_hh : ndarray of shape (3 * n_hidden,)
 dh0 : ndarray of shape (n_sequences, n_hidden)
+
+Examples
+--------
+>>> import numpy as np
+>>> from sklstm.functional import gru_backward, gru_forward
+>>> rng = np.random.default_rng(0)
+>>> X = rng.normal(size=(2, 4, 3))
+>>> W, U = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+>>> out, _, cache = gru_forward(X, W, U, np.zeros(6), np.zeros(6))
+>>> grads = gru_backward(cache, np.ones_like(out), compute_dX=False)
+>>> grads._fields
+('dX', 'dW', 'dU', 'db_ih', 'db_hh', 'dh0')
+>>> grads.dX is None, grads.dh0.shape
+(True, (2, 2))
 """
 
 _GRU = 8  # SKLSTM_GRU of _core/src/lstm_tile.h
@@ -121,8 +164,23 @@ _GRU = 8  # SKLSTM_GRU of _core/src/lstm_tile.h
 
 class GRUCache(LSTMCache):
     """What :func:`gru_backward` needs from one :func:`gru_forward` call; opaque.
-    (The kernel runs the GRU in four gate slots, (r, z, n_x, n_h); the cache
-    holds its weights in that layout.)"""
+
+    The kernel runs the GRU in four gate slots, (r, z, n_x, n_h); the cache
+    holds its weights in that layout.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.functional import GRUCache, gru_backward, gru_forward
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(2, 4, 3))
+    >>> W, U = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    >>> out, h_n, cache = gru_forward(X, W, U, np.zeros(6), np.zeros(6))
+    >>> isinstance(cache, GRUCache)
+    True
+    >>> gru_backward(cache, None, d_hn=np.ones_like(h_n)).dW.shape
+    (6, 3)
+    """
 
     __slots__ = ()
 

@@ -101,7 +101,7 @@ class SequenceScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator,
     n_features_in_ : int
         ``n_features`` for sequences; ``n_columns`` for a table.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         The column names of a DataFrame given to ``fit``.
 
     See Also

@@ -53,12 +53,12 @@ def _load_split(archive, name):
 def load_japanese_vowels(*, subset="train", return_X_y=False):
     """Load the JapaneseVowels data: speaker recognition from short utterances.
 
-    =================   ===============================
-    Classes                                           9
+    ==================  ==========================
+    Classes             9
     Sequences           270 train + 370 test = 640
-    Steps per sequence                          7 to 29
-    Features per step                                12
-    =================   ===============================
+    Steps per sequence  7 to 29
+    Features per step   12
+    ==================  ==========================
 
     Read more in the ``DESCR`` of the returned Bunch.
 

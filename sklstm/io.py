@@ -55,9 +55,11 @@ def dump(estimator, path):
     ----------
     estimator : object
         An sklstm estimator, a :class:`~sklstm.preprocessing.SequenceScaler`,
-        or a scikit-learn object holding them (a
-        :class:`~sklearn.pipeline.Pipeline`, a fitted
-        :class:`~sklearn.model_selection.GridSearchCV`).
+        or a scikit-learn object holding them, such as a
+        :class:`~sklearn.pipeline.Pipeline`. (A fitted
+        :class:`~sklearn.model_selection.GridSearchCV` also holds a scorer and
+        a splitter, which skops does not trust by default: save its
+        ``best_estimator_``.)
     path : str, path-like or binary file object
         Where to write it; ``.skops`` is the usual extension.
 

@@ -358,3 +358,24 @@ def test_pickle_holding_an_optimizer_object_still_loads(solver):
     est.partial_fit(X, y, **kw)
     restored.partial_fit(X, y, **kw)
     assert_identical(vars(est), vars(restored))
+
+
+def test_skops_file_holding_an_optimizer_object_loads_when_trusted(skops_io,
+                                                                  tmp_path):
+    """A skops file written before the optimizer was stored plain holds an
+    AdamOptimizer: sklstm.io.load refuses it, skops loads it when told to
+    trust that class, and loading converts it."""
+    cls, X, y, kw = make_problem("regressor")
+    est = small(cls).partial_fit(X, y, **kw)
+    old = pickle.loads(pickle.dumps(est))
+    old.__dict__["_optimizer"] = optimizer_from_state(
+        old.__dict__.pop("_optimizer_state"))
+    path = tmp_path / "old.skops"
+    skops_io.dump(old, path)
+    optimizer = type_name(AdamOptimizer)
+    assert skops_io.get_untrusted_types(file=path) == sorted([type_name(cls),
+                                                              optimizer])
+    with pytest.raises(skops_io.exceptions.UntrustedTypesFoundException):
+        sklstm.io.load(path)
+    restored = skops_io.load(path, trusted=sklstm.io.TRUSTED_TYPES + [optimizer])
+    assert_identical(vars(est), vars(restored))

@@ -3,7 +3,8 @@
 Estimators: :class:`LSTMClassifier`, :class:`LSTMRegressor`,
 :class:`CTCSequenceLabeler`; a transformer for pipelines:
 :class:`sklstm.preprocessing.SequenceScaler`. The kernels under them are
-public in :mod:`sklstm.functional`.
+public in :mod:`sklstm.functional`; :mod:`sklstm.io` saves and loads fitted
+models without pickle.
 """
 
 from ._classifier import LSTMClassifier
@@ -16,7 +17,9 @@ __all__ = ["CTCSequenceLabeler", "LSTMClassifier", "LSTMRegressor", "__version__
 
 
 def __getattr__(name):
-    if name in ("functional", "preprocessing"):
+    # sklstm.io is importable this way but left out of __all__: a star import
+    # would shadow the standard library's io
+    if name in ("functional", "io", "preprocessing"):
         import importlib
 
         return importlib.import_module(f"sklstm.{name}")

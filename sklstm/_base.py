@@ -379,10 +379,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         # A failed call leaves the estimator as it was. Training writes into
         # nothing the estimator holds (it draws from a generator rebuilt from
         # the stored _rng_state, rebuilds the optimizer on copies of the stored
-        # _optimizer_state and copies the weights), and only assigns attributes, so restoring a shallow copy
-        # of __dict__ is enough; a RandomState passed as random_state is the
-        # one object it advances, and its state is put back too (None's global
-        # RandomState is not the estimator's, and is left alone).
+        # _optimizer_state and copies the weights), and only assigns
+        # attributes, so restoring a shallow copy of __dict__ is enough; a
+        # RandomState passed as random_state is the one object it advances,
+        # and its state is put back too (None's global RandomState is not the
+        # estimator's, and is left alone).
         saved = self.__dict__.copy()
         user_rng = self.random_state
         user_rng_state = user_rng.get_state(legacy=False) \
@@ -742,4 +743,4 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             # those of its fit unless they were changed before pickling
             self._fitted_structure = self._structure()
         if "recurrent_params_" in state:
-            _freeze(self._fitted_flat(), self._optimizer_state)
+            _freeze(self._fitted_flat(), state.get("_optimizer_state", {}))

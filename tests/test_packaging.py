@@ -137,9 +137,9 @@ def test_wheel_installs_and_imports_in_a_fresh_environment(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
                     "--no-deps", "--no-index", "-q", str(wheel)],
                    check=True, capture_output=True, text=True, timeout=600)
-    site = subprocess.run(
-        [str(python), "-I", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        check=True, capture_output=True, text=True).stdout.strip()
+    where = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    site = subprocess.run([str(python), "-I", "-c", where], check=True,
+                          capture_output=True, text=True).stdout.strip()
     ours = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
     ours |= {p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")}
     (Path(site) / "_sklstm_test_parent.pth").write_text(

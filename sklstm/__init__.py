@@ -3,8 +3,8 @@
 Estimators: :class:`LSTMClassifier`, :class:`LSTMRegressor`,
 :class:`CTCSequenceLabeler`; a transformer for pipelines:
 :class:`sklstm.preprocessing.SequenceScaler`. The kernels under them are
-public in :mod:`sklstm.functional`; :mod:`sklstm.onnx` exports fitted models
-to ONNX.
+public in :mod:`sklstm.functional`; :mod:`sklstm.io` saves and loads fitted
+models without pickle, :mod:`sklstm.onnx` exports them to ONNX.
 """
 
 from ._classifier import LSTMClassifier
@@ -17,9 +17,11 @@ __all__ = ["CTCSequenceLabeler", "LSTMClassifier", "LSTMRegressor", "__version__
 
 
 def __getattr__(name):
-    # sklstm.onnx is not in __all__: importing it imports skl2onnx, when
-    # installed, to register the converters
-    if name in ("functional", "onnx", "preprocessing"):
+    # sklstm.io and sklstm.onnx are importable this way but left out of
+    # __all__: a star import would shadow the standard library's io, and
+    # importing sklstm.onnx imports skl2onnx, when installed, to register the
+    # converters
+    if name in ("functional", "io", "onnx", "preprocessing"):
         import importlib
 
         return importlib.import_module(f"sklstm.{name}")

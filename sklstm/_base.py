@@ -1,6 +1,5 @@
 """The shared machinery of sklstm's estimators: layers, head, training loop."""
 
-import copy
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -20,7 +19,12 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from threadpoolctl import ThreadpoolController
 
 from ._network import Network, PooledHead, StepHead, make_cell
-from ._optimizers import AdamOptimizer, SGDOptimizer, clip_by_global_norm
+from ._optimizers import (
+    AdamOptimizer,
+    SGDOptimizer,
+    clip_by_global_norm,
+    optimizer_from_state,
+)
 from ._products import sum_of_squares
 from ._schedule import PlateauSchedule
 from ._sequences import (
@@ -142,6 +146,16 @@ def _rng_from_state(state):
     rng = np.random.RandomState(getattr(np.random, name)(0))
     rng.set_state(state)
     return rng
+
+
+def _freeze(weights, optimizer_state):
+    """Make the fitted weights and the arrays of the optimizer's state
+    read-only, as ``fit`` leaves them and as loading restores them (pickle
+    and skops.io give writeable arrays, or not, depending on the format)."""
+    arrays = list(weights) + [a for value in (optimizer_state or {}).values()
+                              if isinstance(value, list) for a in value]
+    for a in arrays:
+        a.setflags(write=False)
 
 
 class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
@@ -365,11 +379,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
     def _fit(self, X, y, sample_weight=None, *, incremental, classes=None):
         # A failed call leaves the estimator as it was. Training writes into
         # nothing the estimator holds (it draws from a generator rebuilt from
-        # the stored _rng_state, deep-copies the optimizer and copies the
-        # weights), and only assigns attributes, so restoring a shallow copy
-        # of __dict__ is enough; a RandomState passed as random_state is the
-        # one object it advances, and its state is put back too (None's global
-        # RandomState is not the estimator's, and is left alone).
+        # the stored _rng_state, rebuilds the optimizer on copies of the stored
+        # _optimizer_state and copies the weights), and only assigns
+        # attributes, so restoring a shallow copy of __dict__ is enough; a
+        # RandomState passed as random_state is the one object it advances,
+        # and its state is put back too (None's global RandomState is not the
+        # estimator's, and is left alone).
         saved = self.__dict__.copy()
         user_rng = self.random_state
         user_rng_state = user_rng.get_state(legacy=False) \
@@ -509,8 +524,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                 "(warm_start=True or partial_fit), or refit from scratch."
             )
         # a model built by from_weights has no optimizer yet (None): a fresh one
-        optimizer = copy.deepcopy(self._optimizer) \
-            if incremental and self._optimizer is not None \
+        optimizer = optimizer_from_state(self._optimizer_state) \
+            if incremental and self._optimizer_state is not None \
             else self._make_optimizer(flat)
         return {"flat": flat, "optimizer": optimizer,
                 "loss_curve": list(self.loss_curve_),
@@ -632,8 +647,12 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         """Make the trained state the fitted model; only assigns."""
         flat = state["flat"]
         recurrent, coef, intercept = self._network().split(flat)
-        for a in flat:
-            a.setflags(write=False)  # fitted weights are never written in place
+        # None: a model built by from_weights, which has no optimizer yet
+        optimizer = state["optimizer"]
+        optimizer_state = None if optimizer is None else optimizer.state()
+        # The fitted weights and the optimizer's snapshot are never written in
+        # place: training continues on copies (a failed call then leaves them).
+        _freeze(flat, optimizer_state)
         self.recurrent_params_ = [[tuple(d) for d in layer] for layer in recurrent]
         self.output_coef_ = coef
         self.output_intercept_ = intercept
@@ -644,7 +663,9 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         self.validation_scores_ = state["validation_scores"] if early_stopped else None
         self.best_validation_score_ = state["best_score"]
         self.best_loss_ = state["best_loss"]
-        self._optimizer = state["optimizer"]
+        # plain values, as the random state: a file of skops.io then holds no
+        # class of sklstm's but the estimator's
+        self._optimizer_state = optimizer_state
         self._rng_state = _rng_state(rng)
         self._input_kind = kind
         self._n_step_features = raw_features
@@ -846,8 +867,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
 
     # --- persistence -----------------------------------------------------------------
 
+    # The fitted state is made of NumPy arrays, builtins and scikit-learn types
+    # only (the random state and the optimizer as plain dicts), so that
+    # skops.io saves and loads it trusting no class of sklstm's but the
+    # estimator's own; skops, like pickle, goes through these two methods.
+
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: on Python >= 3.11 object.__getstate__ returns __dict__
+        # itself, and pickling must not add the version to the live estimator.
+        state = dict(super().__getstate__())
         state["_sklstm_version"] = __version__
         return state
 
@@ -855,6 +883,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         version = state.pop("_sklstm_version", None)
         if "_rng" in state:  # pickled before the random state was stored plain
             state["_rng_state"] = _rng_state(state.pop("_rng"))
+        if "_optimizer" in state:  # pickled before the optimizer was stored plain
+            state["_optimizer_state"] = state.pop("_optimizer").state()
         if version is not None and version != __version__:
             warnings.warn(
                 f"This {type(self).__name__} was pickled by sklstm {version} and is "
@@ -866,3 +896,5 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             # pickled before the structure was recorded: its parameters are
             # those of its fit unless they were changed before pickling
             self._fitted_structure = self._structure()
+        if "recurrent_params_" in state:
+            _freeze(self._fitted_flat(), state.get("_optimizer_state"))

@@ -212,7 +212,7 @@ def test_adaptive_fit_lowers_the_rate_then_stops(rng):
     clf = quiet(small(max_iter=200, tol=1e9, n_iter_no_change=1,
                       n_updates_no_change=0), X, y)
     # a forced plateau: every epoch after the first fails to improve by tol
-    assert clf._optimizer.learning_rate == pytest.approx(
+    assert clf._optimizer_state["learning_rate"] == pytest.approx(
         clf.learning_rate_init / _DECAY**_N_DECAYS)
     assert clf.n_iter_ == 1 + (_N_DECAYS + 1) * 2
 

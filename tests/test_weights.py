@@ -291,7 +291,7 @@ def test_from_weights_model_is_fitted_predicts_persists_and_trains_on(kind):
                                   **head_keywords(est))
     check_is_fitted(back)
     assert back.n_iter_ == 0 and back.t_ == 0 and back.loss_curve_ == []
-    assert back._optimizer is None and back._input_kind == "sequences"
+    assert back._optimizer_state is None and back._input_kind == "sequences"
     np.testing.assert_array_equal(back.input_mean_, 0)
     np.testing.assert_array_equal(back.input_scale_, 1)
     if kind == "regressor":
@@ -308,7 +308,7 @@ def test_from_weights_model_is_fitted_predicts_persists_and_trains_on(kind):
         model.partial_fit(X, y, **kw)
         model.partial_fit(X, y, **kw)
     assert back.n_iter_ == 2 and back.t_ == 2 * len(X)
-    assert back._optimizer is not None
+    assert back._optimizer_state is not None
     np.testing.assert_array_equal(outputs(back, X), outputs(twin, X))
     assert not np.allclose(outputs(back, X), expected, rtol=0, atol=1e-9)
 

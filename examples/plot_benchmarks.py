@@ -29,9 +29,8 @@ run, float32; a bar above 1 means sklstm is faster. Made by::
         --note "quiet machine"
 
 (``pip install torch`` first). The file committed now was measured on a
-shared 2-core machine while other jobs ran, and says so in its ``note``:
-its ratios are indicative only, until the command is rerun on a quiet
-machine; ``docs/performance.rst`` has a quiet run's tables.
+quiet 2-core AMD EPYC virtual machine, as its ``note`` says; runs there
+differ by about ±5 %, and ``docs/performance.rst`` has the tables.
 """
 
 # %%

@@ -27,15 +27,14 @@ __all__ = ["Folded", "folded", "frame"]
 
 Folded = namedtuple("Folded", [
     "cell", "hidden_sizes", "n_directions", "head", "recurrent", "coef",
-    "intercept", "steps_per_frame", "pad", "n_features"])
+    "intercept", "steps_per_frame", "pad"])
 Folded.__doc__ = """A fitted network that reads raw inputs.
 
 ``cell`` and ``head`` are the network's parts (:mod:`sklstm._network`);
 ``recurrent[layer][direction]`` the cell's arrays in sklstm's layout, the
 first layer's input weights and bias folded; ``coef``, ``intercept`` the head,
 target scaling folded; ``steps_per_frame`` the steps of a frame, ``pad``
-``(n_features,)`` the value of a frame's missing steps (the input mean);
-``n_features`` the features of a raw step.
+``(n_features,)`` the value of a frame's missing steps (the input mean).
 """
 
 
@@ -64,8 +63,7 @@ def folded(est):
     dtype = est.output_coef_.dtype
     return Folded(network.cell, list(network.hidden_sizes), network.n_directions,
                   network.head, [tuple(layer) for layer in recurrent],
-                  coef.astype(dtype), intercept.astype(dtype), k, mean.copy(),
-                  mean.size)
+                  coef.astype(dtype), intercept.astype(dtype), k, mean.copy())
 
 
 def frame(X, lengths, steps_per_frame, pad):

@@ -47,7 +47,6 @@ class LSTMCell:
     # to ours; the ONNX LSTM operator stacks (i, o, f, c): our blocks
     # 0, 3, 1, 2. Its peepholes ``P`` are (i, o, f) too, where ours are
     # (i, f, o).
-    torch_layer = "LSTM"
     onnx_op = "LSTM"
     onnx_gates = (0, 3, 1, 2)
     onnx_peepholes = (0, 2, 1)
@@ -98,6 +97,32 @@ class LSTMCell:
             cache, d_hidden, dh_n=d_final, compute_dX=compute_dX)
         return dX, (dW, dU, db) + ((dP,) if self.peephole else ())
 
+    def torch_refusal(self):
+        """Why ``torch.nn.LSTM`` is not this cell: a list of reasons, empty
+        when it is."""
+        reasons = []
+        if self.peephole:
+            reasons.append("cell='peephole': torch.nn.LSTM has no peephole "
+                           "connections")
+        if self.hidden_activation != "tanh":
+            reasons.append(f"hidden_activation={self.hidden_activation!r}: "
+                           "torch.nn.LSTM's output is o * tanh(c)")
+        if self.recurrent_input != "hidden":
+            reasons.append(f"recurrent_input={self.recurrent_input!r}: "
+                           "torch.nn.LSTM's gates read h_{t-1}, not c_{t-1}")
+        return reasons
+
+    def torch_weights(self, params):
+        """One direction's ``(weight_ih, weight_hh, bias_ih, bias_hh)``: our
+        bias as ``bias_ih``, zeros as ``bias_hh`` (PyTorch adds the two)."""
+        W, U, b = params[:3]
+        return W, U, b, np.zeros_like(b)
+
+    def from_torch(self, weight_ih, weight_hh, bias_ih, bias_hh):
+        """The cell's arrays from PyTorch's: the biases summed (in float64)."""
+        b = (bias_ih.astype(np.float64) + bias_hh).astype(bias_ih.dtype)
+        return weight_ih, weight_hh, b
+
     def onnx_weights(self, params):
         """One direction's ``(W, R, B, P)`` as the ONNX LSTM operator reads
         them: gate blocks in its order, ``B = [Wb, Rb]`` with our bias as
@@ -145,7 +170,6 @@ class GRUCell:
     # PyTorch's nn.GRU has our layout exactly; the ONNX GRU operator stacks
     # (z, r, h), our blocks 1, 0, 2, and with ``linear_before_reset=1`` it
     # computes PyTorch's candidate, r ⊙ (U_n h + b_hn) (0 is another cell).
-    torch_layer = "GRU"
     onnx_op = "GRU"
     onnx_gates = (1, 0, 2)
 
@@ -172,6 +196,15 @@ class GRUCell:
     def backward(self, cache, d_hidden, d_final, compute_dX):
         dX, *grads, _ = _gru_packed_backward(cache, d_hidden, d_final, compute_dX)
         return dX, tuple(grads)
+
+    def torch_refusal(self):
+        return []
+
+    def torch_weights(self, params):
+        return tuple(params)
+
+    def from_torch(self, weight_ih, weight_hh, bias_ih, bias_hh):
+        return weight_ih, weight_hh, bias_ih, bias_hh
 
     def onnx_weights(self, params):
         """One direction's ``(W, R, B, None)`` as the ONNX GRU operator reads

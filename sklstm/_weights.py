@@ -26,6 +26,7 @@ from collections import namedtuple
 import numpy as np
 
 from ._export import folded
+from ._network import make_cell
 
 __all__ = ["StateDict", "read_state_dict", "state_dict"]
 
@@ -56,26 +57,13 @@ def _shown(names, limit=8):
 # --- out ---------------------------------------------------------------------------
 
 
-def _unsupported(structure):
-    """Why a fitted structure has no PyTorch layer (empty if it has one)."""
-    reasons = []
-    if structure["cell"] == "peephole":
-        reasons.append("cell='peephole': torch.nn.LSTM has no peephole connections")
-    if structure.get("hidden_activation", "tanh") != "tanh":
-        reasons.append(f"hidden_activation={structure['hidden_activation']!r}: "
-                       "torch.nn.LSTM's output is o * tanh(c)")
-    if structure.get("recurrent_input", "hidden") != "hidden":
-        reasons.append(f"recurrent_input={structure['recurrent_input']!r}: "
-                       "torch.nn.LSTM's gates read h_{t-1}, not c_{t-1}")
-    return reasons
-
-
 def state_dict(est):
     """The fitted estimator ``est`` as the ``state_dict`` of the module of the
     module docstring, input standardisation and target scaling folded in
     (:func:`sklstm._export.folded`); new C-contiguous arrays in the dtype of
     the fitted weights."""
-    reasons = _unsupported(est._fitted_structure)
+    f = folded(est)
+    reasons = f.cell.torch_refusal()
     if reasons:
         raise ValueError(
             f"This {type(est).__name__} has no PyTorch layer for its cell "
@@ -83,14 +71,11 @@ def state_dict(est):
             "Export it as an ONNX graph with sklstm.onnx.to_onnx, or keep it "
             "with sklstm's own persistence (pickle, joblib or skops); for a "
             "PyTorch-ready model, fit with cell='lstm' or cell='gru'.")
-    f = folded(est)
     out = {}
     for k, layer in enumerate(f.recurrent):
         for d, params in enumerate(layer):
             suffix = "_l0_reverse" if d == 1 else "_l0"
-            W, U, b_ih = params[:3]
-            b_hh = params[3] if len(params) == 4 else np.zeros_like(b_ih)
-            for kind, a in zip(_KINDS, (W, U, b_ih, b_hh)):
+            for kind, a in zip(_KINDS, f.cell.torch_weights(params)):
                 out[f"layers.{k}.{kind}{suffix}"] = np.array(a, order="C", copy=True)
     out["head.weight"] = np.array(f.coef, order="C", copy=True)
     out["head.bias"] = np.array(f.intercept, order="C", copy=True)
@@ -247,11 +232,7 @@ def read_state_dict(weights):
             U = shaped(name_of(k, d, "weight_hh"), (gates * H, H), f"an {unit}")
             b_ih = shaped(name_of(k, d, "bias_ih"), (gates * H,), f"an {unit}")
             b_hh = shaped(name_of(k, d, "bias_hh"), (gates * H,), f"an {unit}")
-            if cell == "lstm":
-                b = (b_ih.astype(np.float64) + b_hh).astype(dtype)
-                layer.append((W, U, b))
-            else:
-                layer.append((W, U, b_ih, b_hh))
+            layer.append(make_cell(cell).from_torch(W, U, b_ih, b_hh))
         recurrent.append(layer)
         sizes.append(H)
         n_in = H * n_directions

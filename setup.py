@@ -20,7 +20,7 @@ directives = {
 }
 
 CORE = os.path.join("sklstm", "_core")
-MODULES = ["_ctc", "_lstm", "_math"]
+MODULES = ["_ctc", "_lstm", "_math", "_step"]
 
 
 def _openmp_flags(compiler_type):

@@ -12,9 +12,10 @@ from sklearn.utils.validation import column_or_1d
 
 from ._base import BaseLSTM, log_softmax
 from ._products import dot
+from ._streaming import StreamingMixin
 
 
-class LSTMClassifier(ClassifierMixin, BaseLSTM):
+class LSTMClassifier(ClassifierMixin, StreamingMixin, BaseLSTM):
     """Sequence classifier: a stack of LSTM layers followed by a softmax layer.
 
     Each sequence gets one label. The last LSTM layer's outputs are pooled over
@@ -513,7 +514,7 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         proba : ndarray of shape (n_sequences, n_classes)
             Columns in the order of ``classes_``.
         """
-        return np.exp(self.predict_log_proba(X))
+        return self._proba_from_decision(self._decision(self._read_predict_input(X)))
 
     def predict(self, X):
         """The most probable class of each sequence.
@@ -527,5 +528,15 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         -------
         y : ndarray of shape (n_sequences,)
         """
-        logits = self._decision(self._read_predict_input(X))
-        return self.classes_[logits.argmax(axis=1)]
+        return self._predictions_from_decision(
+            self._decision(self._read_predict_input(X)))
+
+    # --- the head's outputs as predictions (predict and streaming alike) ------------
+
+    def _predictions_from_decision(self, decision):
+        """The label of the largest logit of each row of ``decision``."""
+        return self.classes_[decision.argmax(axis=1)]
+
+    def _proba_from_decision(self, decision):
+        """The softmax of each row of logits ``decision``."""
+        return np.exp(log_softmax(decision, axis=1))

@@ -11,9 +11,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import BaseLSTM
 from ._products import dot
 from ._sequences import fit_standardizer
+from ._streaming import StreamingMixin
 
 
-class LSTMRegressor(RegressorMixin, BaseLSTM):
+class LSTMRegressor(RegressorMixin, StreamingMixin, BaseLSTM):
     """Sequence regressor: a stack of LSTM layers followed by a linear layer.
 
     Each sequence gets one value (or ``n_outputs`` values). The last LSTM
@@ -346,7 +347,12 @@ class LSTMRegressor(RegressorMixin, BaseLSTM):
         -------
         y : ndarray of shape (n_sequences,) or (n_sequences, n_outputs)
         """
-        pred = self._decision(self._read_predict_input(X))
-        pred = pred * self.target_scale_.astype(pred.dtype) + self.target_mean_.astype(
-            pred.dtype)
+        return self._predictions_from_decision(
+            self._decision(self._read_predict_input(X)))
+
+    def _predictions_from_decision(self, decision):
+        """The head's outputs ``decision`` in the units of the targets (1-D for a
+        model fitted on 1-D ``y``); predict and streaming alike."""
+        pred = decision * self.target_scale_.astype(decision.dtype) + \
+            self.target_mean_.astype(decision.dtype)
         return pred[:, 0] if self._y_1d else pred

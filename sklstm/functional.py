@@ -29,7 +29,7 @@ from numbers import Integral
 
 import numpy as np
 
-from sklstm._core import _ctc, _lstm
+from sklstm._core import _ctc, _lstm, _step
 from sklstm._packing import PackedPlan
 from sklstm._products import dot
 from sklstm._sequences import as_float_array as _as_float_array
@@ -529,6 +529,49 @@ def _gru_packed_states(plan, X, out, W, U, b_ih, b_hh, reverse=False):
     W4, U4, b4 = _gru_slots(W, U, b_ih, b_hh)
     return _packed_states(plan, X, out, W4, U4, b4,
                           np.zeros((3, U.shape[1]), dtype=X.dtype), _GRU, reverse)
+
+
+# ---------------------------------------------------------------------------
+# Streaming: one step of a stack of layers at a time (sklstm._core._step).
+
+
+def _pack_step_layers(layers, dtype):
+    """The packed weights of a stack of unidirectional layers for
+    :func:`_network_step`: ``layers`` is a list of ``(kind, params)``, the
+    ``kind`` flags of :func:`_lstm_kind` (or ``_GRU``) and the cell's arrays in
+    the caller's layout. Returns ``(weights, layout)``: one flat array of the
+    gate panels of every ``W`` and ``U`` (in the kernel's layout, see
+    :func:`_kernel_recurrent` and :func:`_gru_slots`), biases and peepholes,
+    and the ``(n_layers, LAYOUT_COLUMNS)`` rows that find them."""
+    single = np.dtype(dtype) == np.float32
+    parts, rows, at = [], [], 0
+    for kind, params in layers:
+        params = [np.ascontiguousarray(a, dtype=dtype) for a in params]
+        if kind & _GRU:
+            W, U, b = _gru_slots(*params)
+            P = np.zeros((3, U.shape[1]), dtype=dtype)
+        else:
+            W, U, b = params[0], _kernel_recurrent(params[1], kind), params[2]
+            P = params[3] if kind & _PEEPHOLE else np.zeros((3, U.shape[1]), dtype)
+        H, D = U.shape[1], W.shape[1]
+        PW = np.empty(_step.gate_panel_size(H, D, single), dtype=dtype)
+        PU = np.empty(_step.gate_panel_size(H, H, single), dtype=dtype)
+        _step.pack_gates(np.ascontiguousarray(W), PW)
+        _step.pack_gates(np.ascontiguousarray(U), PU)
+        blocks = [PW, PU, np.ascontiguousarray(b), np.ascontiguousarray(P).ravel()]
+        offsets = np.cumsum([at] + [a.size for a in blocks])
+        rows.append([H, D, kind, *offsets[:4]])
+        parts += blocks
+        at = int(offsets[4])
+    layout = np.array(rows, dtype=np.intp).reshape(-1, _step.LAYOUT_COLUMNS)
+    return np.concatenate(parts), layout
+
+
+# The kernel entry point itself, called as it is (each call costs a few
+# microseconds; an indirection would be a noticeable part of them).
+_network_step = _step.network_step
+_POOL_CODES = {"last": _step.POOL_LAST, "mean": _step.POOL_MEAN,
+               "max": _step.POOL_MAX}
 
 
 # ---------------------------------------------------------------------------

@@ -141,7 +141,7 @@ cdef intp_t _network_step(
     intp_t count, const floating* coef, const floating* intercept, intp_t n_out,
     floating* decision,
 ) noexcept nogil:
-    cdef intp_t i, r, j, k, l, H = 0, D, at = 0
+    cdef intp_t i, r, j, k, layer, H = 0, D, at = 0
     cdef int kind
     cdef const intp_t* row
     cdef const floating* inp = frame
@@ -165,8 +165,8 @@ cdef intp_t _network_step(
             frame[r * width + slot * F + j] = <floating>(
                 (x[r * F + j] - mean[j]) / scale[j])
     D = width
-    for l in range(n_layers):
-        row = layout + l * _LAYOUT_COLUMNS
+    for layer in range(n_layers):
+        row = layout + layer * _LAYOUT_COLUMNS
         H, kind = row[0], <int>row[2]
         h_in = state_in + at
         h_out = state_out + at

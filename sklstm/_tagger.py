@@ -340,8 +340,11 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, BaseLSTM):
         every = np.concatenate(parts) if parts else np.empty(0)
         labelled = self._labelled(every)
         seen = every[labelled]
-        if seen.size:
-            check_classification_targets(seen)
+        if not seen.size:
+            raise ValueError(
+                f"No step of y carries a label (every step is ignore_label="
+                f"{self.ignore_label!r}); there is nothing to learn.")
+        check_classification_targets(seen)
         if first_call:
             if classes is not None:
                 check_classification_targets(np.asarray(classes))
@@ -390,9 +393,8 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, BaseLSTM):
         check_step_lengths([codes for codes, _ in Y], lengths, "label")
         if not any(w.any() for _, w in Y):
             raise ValueError(
-                f"No step of y carries a label (every step is ignore_label="
-                f"{self.ignore_label!r}, or has a class weight of 0); there is "
-                "nothing to learn.")
+                "Every labelled step of y has a class weight of 0; there is nothing "
+                "to learn.")
         return weights
 
     # --- loss and scores ---------------------------------------------------------

@@ -1,8 +1,10 @@
 """sklstm: long short-term memory networks with a scikit-learn API.
 
-Estimators: :class:`LSTMClassifier`, :class:`LSTMRegressor`,
-:class:`CTCSequenceLabeler`; :class:`Stream`, the state of a unidirectional
-model fed one step at a time (``est.stream()``); a transformer for pipelines:
+Estimators: :class:`LSTMClassifier`, :class:`LSTMRegressor` (a label or
+values per sequence), :class:`LSTMTagger`, :class:`LSTMSequenceRegressor` (a
+label or values per step), :class:`CTCSequenceLabeler` (a label sequence per
+sequence); :class:`Stream`, the state of a unidirectional model fed one step at a
+time (``est.stream()``); a transformer for pipelines:
 :class:`sklstm.preprocessing.SequenceScaler`. The kernels under them are
 public in :mod:`sklstm.functional`; :mod:`sklstm.io` saves and loads fitted
 models without pickle, :mod:`sklstm.onnx` exports them to ONNX.
@@ -11,11 +13,14 @@ models without pickle, :mod:`sklstm.onnx` exports them to ONNX.
 from ._classifier import LSTMClassifier
 from ._ctc import CTCSequenceLabeler
 from ._regressor import LSTMRegressor
+from ._sequence_regressor import LSTMSequenceRegressor
 from ._streaming import Stream
+from ._tagger import LSTMTagger
 from ._version import __version__
 
-__all__ = ["CTCSequenceLabeler", "LSTMClassifier", "LSTMRegressor", "Stream",
-           "__version__", "functional", "preprocessing"]
+__all__ = ["CTCSequenceLabeler", "LSTMClassifier", "LSTMRegressor",
+           "LSTMSequenceRegressor", "LSTMTagger", "Stream", "__version__",
+           "functional", "preprocessing"]
 
 
 def __getattr__(name):

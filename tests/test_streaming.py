@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from sklstm import LSTMClassifier, LSTMRegressor
+from sklstm import LSTMClassifier, LSTMRegressor, LSTMSequenceRegressor, LSTMTagger
 from sklstm._streaming import Stream
 
 pytestmark = pytest.mark.filterwarnings(
@@ -314,3 +314,33 @@ def test_stream_keeps_the_model_it_was_made_from(rng):
     for t in range(LENGTH):
         proba = stream.push_proba(seqs[:, t])
     np.testing.assert_allclose(proba, before, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "peephole", "gru"])
+@pytest.mark.parametrize("estimator_class", [LSTMTagger, LSTMSequenceRegressor])
+def test_per_step_estimators_stream_their_step_outputs(estimator_class, cell, rng):
+    X, _ = _data(rng)
+    if estimator_class is LSTMTagger:
+        y = [(x[:, 0] > 0).astype(int) for x in X]
+    else:
+        y = [np.cumsum(x[:, :2], axis=0) * [100, 1] for x in X]
+    est = estimator_class(hidden_layer_sizes=(5, 3), bidirectional=False, cell=cell,
+                          max_iter=2, random_state=0).fit(X, y)
+    seqs = _streams(rng, 2)
+    stream = est.stream(2)
+    for t in range(LENGTH):
+        prefixes = [s[: t + 1] for s in seqs]
+        out = stream.push(seqs[:, t])
+        expected = np.stack([p[-1] for p in est.predict(prefixes)])
+        if estimator_class is LSTMTagger:
+            np.testing.assert_array_equal(out, expected)
+            proba = est._proba_from_decision(stream._decision.copy())
+            np.testing.assert_allclose(
+                proba, np.stack([p[-1] for p in est.predict_proba(prefixes)]),
+                rtol=1e-12, atol=1e-13)
+        else:
+            np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-10)
+    assert out.shape == expected.shape
+    with pytest.raises(ValueError, match="bidirectional=False"):
+        estimator_class(bidirectional=True, hidden_layer_sizes=(3,), max_iter=1,
+                        random_state=0).fit(X, y).stream()

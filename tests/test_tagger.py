@@ -269,3 +269,14 @@ def test_weights_round_trip():
     same = LSTMTagger.from_weights(tagger.get_weights(), classes=tagger.classes_)
     for a, b in zip(tagger.predict_proba(X), same.predict_proba(X)):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_the_per_step_page_examples_run():
+    """docs/tagging.rst's examples are doctests of their own."""
+    import doctest
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "tagging.rst"
+    result = doctest.testfile(str(page), module_relative=False,
+                              optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 5 and result.failed == 0

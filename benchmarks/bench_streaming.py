@@ -116,8 +116,15 @@ def runners(est, weights, frames, dtype, with_torch):
             with torch.no_grad():
                 for x in steps:
                     _, h = lstm(x, h)
+            return h[0].numpy().reshape(-1)
 
         fns["torch"] = torch_steps
+        # the same function: torch's last h against a fresh stream's
+        check = est.stream()
+        for x_t in rows:
+            check.push(x_t)
+        ours = check._committed[:H]
+        np.testing.assert_allclose(ours, torch_steps(), rtol=1e-3, atol=1e-4)
     return fns
 
 

@@ -169,6 +169,8 @@ class LSTMClassifier(ClassifierMixin, StreamingMixin, BaseLSTM):
     --------
     LSTMRegressor : The same network for real-valued targets.
     sklearn.neural_network.MLPClassifier : Whose names and behaviour these follow.
+    Stream : Predictions step by step (``stream``, ``predict_step``) from a
+        unidirectional model; see ``docs/streaming.rst``.
 
     Notes
     -----

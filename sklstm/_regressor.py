@@ -121,6 +121,8 @@ class LSTMRegressor(RegressorMixin, StreamingMixin, BaseLSTM):
     --------
     LSTMClassifier : The same network for labels.
     sklearn.neural_network.MLPRegressor : Whose names and behaviour these follow.
+    Stream : Predictions step by step (``stream``, ``predict_step``) from a
+        unidirectional model; see ``docs/streaming.rst``.
 
     Notes
     -----

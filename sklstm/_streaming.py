@@ -84,7 +84,8 @@ class Stream:
     as fitted when the stream was made: refitting the estimator later does not
     change the stream. Its buffers are allocated once; a push allocates only
     its result. Streams share nothing that they write, so two threads may push
-    into two streams at once (the step runs without the GIL).
+    into two streams at once (the step runs without the GIL); one stream is
+    for one thread at a time.
 
     Parameters
     ----------

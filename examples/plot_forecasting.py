@@ -65,8 +65,8 @@ for bunch in (airline, taylor):
 # once: 2 origins for airline (December 1958 and December 1959), 14 for taylor
 # (every midnight of the last two weeks). A training window starts every
 # month for airline (73 windows) and every 24 half-hours, at midnight and
-# noon, for taylor (125 windows: one every step would be 24 times the
-# training time for windows that differ by a half-hour).
+# noon, for taylor (125 windows; one every step would give 24 times as many
+# per epoch, each a half-hour from the next).
 
 
 def forecast_windows(series, window, horizon, period, n_test, train_step):

@@ -108,9 +108,12 @@ def load_airline():
         period : int
             The seasonal period, 12.
         units : str
+            ``"thousands of passengers"``.
         DESCR : str
             The description, with the source and the licence.
         source, licence, citation : str
+            Where the values come from, their licence, and the reference
+            to cite.
 
     See Also
     --------
@@ -162,9 +165,12 @@ def load_taylor():
         period : int
             The longer seasonal period, 336 (a week); the daily one is 48.
         units : str
+            ``"megawatts"``.
         DESCR : str
             The description, with the source and the licence.
         source, licence, citation : str
+            Where the values come from, their licence, and the reference
+            to cite.
 
     See Also
     --------

@@ -61,8 +61,9 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, StreamingMixin, BaseLSTM):
     ignore_label : label or None, default=None
         Steps whose label equals it carry no label: they are read as input
         but left out of the loss, the early-stopping score and
-        :meth:`score`. ``-1`` (as PyTorch's ``ignore_index=-100``) or ``""``
-        are common choices; it is never one of ``classes_``.
+        :meth:`score`. ``-1`` (as PyTorch's ``ignore_index=-100``), ``""``
+        or ``np.nan`` (for float labels) are common choices; it is never one
+        of ``classes_``.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, per step: "balanced" weighs each
         class by ``n_labelled_steps / (n_classes * its steps)``, as
@@ -515,6 +516,11 @@ def _equal(labels, value):
     """Elementwise ``labels == value``, False (not an error) where the types
     differ: a string marker among numeric labels, or a number among strings."""
     labels = np.asarray(labels)
+    if isinstance(value, Number) and value != value:  # NaN marks them
+        if labels.dtype.kind == "f":
+            return np.isnan(labels)
+        return np.array([v != v for v in labels.ravel().tolist()],
+                        dtype=bool).reshape(labels.shape)
     if labels.dtype.kind in "biuf" and isinstance(value, Number):
         return labels == value
     return np.array([v == value for v in labels.ravel().tolist()],

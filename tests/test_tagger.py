@@ -280,3 +280,30 @@ def test_the_per_step_page_examples_run():
     result = doctest.testfile(str(page), module_relative=False,
                               optionflags=doctest.ELLIPSIS)
     assert result.attempted > 5 and result.failed == 0
+
+
+def test_nan_marks_unlabelled_steps_of_float_labels():
+    X, y = sign_task()
+    codes = [np.where(labels == "up", 1.0, 0.0) for labels in y]
+    marked = [np.r_[np.nan, c[1:]] for c in codes]
+    tagger = small(ignore_label=np.nan).fit(X, marked)
+    assert tagger.classes_.tolist() == [0.0, 1.0]
+    predicted = tagger.predict(X)
+    expected = np.mean(np.concatenate([p[1:] == c[1:]
+                                       for p, c in zip(predicted, codes)]))
+    assert tagger.score(X, marked) == pytest.approx(expected)
+
+
+def test_bad_inputs_are_refused_and_leave_the_model():
+    X, y = sign_task()
+    tagger = small().fit(X, y)
+    before = dict(vars(tagger))
+    bad = [x.copy() for x in X]
+    bad[2][1, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        tagger.fit(bad, y)
+    with pytest.raises(ValueError, match="features"):
+        tagger.predict([x[:, :1] for x in X])
+    with pytest.raises(ValueError, match="at least one step|zero"):
+        tagger.fit([np.zeros((0, 2))] + X[1:], [np.array([])] + y[1:])
+    assert all(vars(tagger)[k] is v for k, v in before.items())

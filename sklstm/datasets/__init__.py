@@ -2,6 +2,8 @@
 
 from ._digit_strings import make_digit_strings
 from ._japanese_vowels import load_japanese_vowels
+from ._speaker_turns import make_speaker_turns
 from ._windows import make_windows
 
-__all__ = ["load_japanese_vowels", "make_digit_strings", "make_windows"]
+__all__ = ["load_japanese_vowels", "make_digit_strings", "make_speaker_turns",
+           "make_windows"]

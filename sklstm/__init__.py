@@ -1,7 +1,9 @@
 """sklstm: long short-term memory networks with a scikit-learn API.
 
-Estimators: :class:`LSTMClassifier`, :class:`LSTMRegressor`,
-:class:`CTCSequenceLabeler`; a transformer for pipelines:
+Estimators: :class:`LSTMClassifier`, :class:`LSTMRegressor` (a label or
+values per sequence), :class:`LSTMTagger`, :class:`LSTMSequenceRegressor` (a
+label or values per step), :class:`CTCSequenceLabeler` (a label sequence per
+sequence); a transformer for pipelines:
 :class:`sklstm.preprocessing.SequenceScaler`. The kernels under them are
 public in :mod:`sklstm.functional`; :mod:`sklstm.io` saves and loads fitted
 models without pickle, :mod:`sklstm.onnx` exports them to ONNX.
@@ -10,10 +12,13 @@ models without pickle, :mod:`sklstm.onnx` exports them to ONNX.
 from ._classifier import LSTMClassifier
 from ._ctc import CTCSequenceLabeler
 from ._regressor import LSTMRegressor
+from ._sequence_regressor import LSTMSequenceRegressor
+from ._tagger import LSTMTagger
 from ._version import __version__
 
-__all__ = ["CTCSequenceLabeler", "LSTMClassifier", "LSTMRegressor", "__version__",
-           "functional", "preprocessing"]
+__all__ = ["CTCSequenceLabeler", "LSTMClassifier", "LSTMRegressor",
+           "LSTMSequenceRegressor", "LSTMTagger", "__version__", "functional",
+           "preprocessing"]
 
 
 def __getattr__(name):

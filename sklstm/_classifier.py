@@ -405,29 +405,9 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         return cls._from_weights(weights, params, classes=classes)
 
     def _targets_from_weights(self, coef, intercept, classes):
-        labels = np.asarray(classes)
-        if labels.ndim != 1 or labels.size < 2:
-            raise ValueError(
-                f"classes must hold the label of each of head.weight's "
-                f"{coef.shape[0]} rows, at least two; got {classes!r}.")
-        check_classification_targets(labels)
-        encoder = LabelEncoder().fit(labels)
-        if encoder.classes_.size != labels.size:
-            raise ValueError(
-                f"classes={classes!r} repeats a label; each row of head.weight is "
-                "a different class.")
-        if coef.shape[0] != labels.size:
-            raise ValueError(
-                f"head.weight has {coef.shape[0]} rows but classes has "
-                f"{labels.size} labels: the head has one row per class (two for a "
-                "binary classifier, a softmax over both). Pass the label of each "
-                "row.")
-        self._label_encoder = encoder
-        self.classes_ = encoder.classes_
-        rows = encoder.transform(labels)  # the sorted position of each row
-        sorted_coef, sorted_intercept = np.empty_like(coef), np.empty_like(intercept)
-        sorted_coef[rows], sorted_intercept[rows] = coef, intercept
-        return sorted_coef, sorted_intercept
+        self._label_encoder, coef, intercept = sorted_head(coef, intercept, classes)
+        self.classes_ = self._label_encoder.classes_
+        return coef, intercept
 
     def _prepare_targets(self, y, first_call, classes=None):
         y = column_or_1d(y, warn=True)
@@ -529,3 +509,31 @@ class LSTMClassifier(ClassifierMixin, BaseLSTM):
         """
         logits = self._decision(self._read_predict_input(X))
         return self.classes_[logits.argmax(axis=1)]
+
+
+def sorted_head(coef, intercept, classes):
+    """``(encoder, coef, intercept)``: the label encoder of ``classes``, the
+    label of each row of a head read from weights, and the head's rows in the
+    order of its sorted classes (scikit-learn's ``classes_``)."""
+    labels = np.asarray(classes)
+    if labels.ndim != 1 or labels.size < 2:
+        raise ValueError(
+            f"classes must hold the label of each of head.weight's "
+            f"{coef.shape[0]} rows, at least two; got {classes!r}.")
+    check_classification_targets(labels)
+    encoder = LabelEncoder().fit(labels)
+    if encoder.classes_.size != labels.size:
+        raise ValueError(
+            f"classes={classes!r} repeats a label; each row of head.weight is "
+            "a different class.")
+    if coef.shape[0] != labels.size:
+        raise ValueError(
+            f"head.weight has {coef.shape[0]} rows but classes has "
+            f"{labels.size} labels: the head has one row per class (two for a "
+            "binary classifier, a softmax over both). Pass the label of each "
+            "row.")
+    rows = encoder.transform(labels)  # the sorted position of each row
+    sorted_coef, sorted_intercept = np.empty_like(coef), np.empty_like(intercept)
+    sorted_coef[rows], sorted_intercept[rows] = coef, intercept
+    return encoder, sorted_coef, sorted_intercept
+

@@ -11,11 +11,11 @@ sequences (drawn from its test utterances):
 - ``unidirectional``: ``LSTMTagger(bidirectional=False)``, each frame's label
   from the frames up to it only;
 - ``per-window``: ``LSTMClassifier(max_iter=15)`` trained on the centred
-  window of ``width`` frames around every second frame of the training
+  window of ``width`` frames around every third frame of the training
   sequences (``--window-step``; windows are clipped at the ends of their
   sequence), labelled by the speaker of its centre frame, and predicting each
   test frame from its window. Its training set holds every frame about
-  ``width / 2`` times, so it costs several times a tagger's epoch; 15 epochs
+  ``width / 3`` times, so it costs several times a tagger's epoch; 15 epochs
   (``--window-max-iter``) keep it to a few seconds, and more do not help it
   (``--window-max-iter 200``, its default, trains it until the loss stops
   improving).
@@ -155,17 +155,18 @@ def main(argv=None):
                         help="training sequences (default 300)")
     parser.add_argument("--n-test", type=int, default=300,
                         help="test sequences (default 300)")
-    parser.add_argument("--widths", type=int, nargs="+", default=[5, 7, 9, 11, 15],
-                        help="per-window widths to choose from (default 5 7 9 11 15)")
+    parser.add_argument("--widths", type=int, nargs="+", default=[5, 9, 13, 15, 17, 21],
+                        help="per-window widths to choose from "
+                             "(default 5 9 13 15 17 21)")
     parser.add_argument("--width", type=int, default=None,
                         help="use this width, skipping the search")
     parser.add_argument("--max-iter", type=int, default=None,
                         help="cap the epochs of the taggers (default: their defaults)")
     parser.add_argument("--window-max-iter", type=int, default=15,
                         help="epochs of the per-window classifier (default 15)")
-    parser.add_argument("--window-step", type=int, default=2,
+    parser.add_argument("--window-step", type=int, default=3,
                         help="train the per-window classifier on the windows of "
-                             "every this-th frame (default 2)")
+                             "every this-th frame (default 3)")
     parser.add_argument("--n-threads", type=int, default=1)
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)

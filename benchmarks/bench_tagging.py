@@ -200,9 +200,9 @@ def main(argv=None):
                        float(max(r[key] for r in rows)))
                  for key in ("frame", "sequence", "epochs", "fit_s")}
         summary[name] = entry
-        f, s = entry["frame"], entry["sequence"]
-        print(f"{name:<22} {f[0]:.3f} ({f[1]:.3f}-{f[2]:.3f}) "
-              f"{s[0]:>8.3f} ({s[1]:.3f}-{s[2]:.3f}) {entry['epochs'][0]:7.0f} "
+        frame, sequence = (f"{m:.3f} ({lo:.3f}-{hi:.3f})"
+                           for m, lo, hi in (entry["frame"], entry["sequence"]))
+        print(f"{name:<22} {frame:>22} {sequence:>22} {entry['epochs'][0]:7.0f} "
               f"{entry['fit_s'][0]:8.1f}")
     if args.json:
         with open(args.json, "w") as file:

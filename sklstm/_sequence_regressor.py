@@ -273,12 +273,12 @@ class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, BaseLSTM):
     def _prepare_targets(self, y, first_call, classes=None):
         parts, ndims = [], set()
         for i, part in enumerate(y):
+            if np.ndim(part) not in (1, 2):
+                raise ValueError(
+                    f"y[{i}] has shape {np.shape(part)}; pass (n_timesteps,) or "
+                    "(n_timesteps, n_outputs) values for each sequence.")
             values = check_array(part, ensure_2d=False, dtype=np.float64,
                                  input_name=f"y[{i}]", ensure_min_samples=0)
-            if values.ndim not in (1, 2):
-                raise ValueError(
-                    f"y[{i}] has shape {values.shape}; pass (n_timesteps,) or "
-                    "(n_timesteps, n_outputs) values for each sequence.")
             ndims.add(values.ndim)
             parts.append(values.reshape(len(values), -1))
         widths = {part.shape[1] for part in parts}

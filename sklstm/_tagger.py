@@ -60,8 +60,9 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, BaseLSTM):
     ignore_label : label or None, default=None
         Steps whose label equals it carry no label: they are read as input
         but left out of the loss, the early-stopping score and
-        :meth:`score`. ``-1`` (as PyTorch's ``ignore_index=-100``) or ``""``
-        are common choices; it is never one of ``classes_``.
+        :meth:`score`. ``-1`` (as PyTorch's ``ignore_index=-100``), ``""``
+        or ``np.nan`` (for float labels) are common choices; it is never one
+        of ``classes_``.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, per step: "balanced" weighs each
         class by ``n_labelled_steps / (n_classes * its steps)``, as
@@ -340,8 +341,11 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, BaseLSTM):
         every = np.concatenate(parts) if parts else np.empty(0)
         labelled = self._labelled(every)
         seen = every[labelled]
-        if seen.size:
-            check_classification_targets(seen)
+        if not seen.size:
+            raise ValueError(
+                f"No step of y carries a label (every step is ignore_label="
+                f"{self.ignore_label!r}); there is nothing to learn.")
+        check_classification_targets(seen)
         if first_call:
             if classes is not None:
                 check_classification_targets(np.asarray(classes))
@@ -390,9 +394,8 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, BaseLSTM):
         check_step_lengths([codes for codes, _ in Y], lengths, "label")
         if not any(w.any() for _, w in Y):
             raise ValueError(
-                f"No step of y carries a label (every step is ignore_label="
-                f"{self.ignore_label!r}, or has a class weight of 0); there is "
-                "nothing to learn.")
+                "Every labelled step of y has a class weight of 0; there is nothing "
+                "to learn.")
         return weights
 
     # --- loss and scores ---------------------------------------------------------
@@ -512,6 +515,11 @@ def _equal(labels, value):
     """Elementwise ``labels == value``, False (not an error) where the types
     differ: a string marker among numeric labels, or a number among strings."""
     labels = np.asarray(labels)
+    if isinstance(value, Number) and value != value:  # NaN marks them
+        if labels.dtype.kind == "f":
+            return np.isnan(labels)
+        return np.array([v != v for v in labels.ravel().tolist()],
+                        dtype=bool).reshape(labels.shape)
     if labels.dtype.kind in "biuf" and isinstance(value, Number):
         return labels == value
     return np.array([v == value for v in labels.ravel().tolist()],

@@ -19,6 +19,8 @@ import os
 from ._classifier import LSTMClassifier
 from ._ctc import CTCSequenceLabeler
 from ._regressor import LSTMRegressor
+from ._sequence_regressor import LSTMSequenceRegressor
+from ._tagger import LSTMTagger
 from .preprocessing import SequenceScaler
 
 __all__ = ["TRUSTED_TYPES", "dump", "load"]
@@ -28,7 +30,7 @@ __all__ = ["TRUSTED_TYPES", "dump", "load"]
 #: them as ``trusted=`` to ``skops.io.load`` to load sklstm models directly.
 TRUSTED_TYPES = [f"{cls.__module__}.{cls.__qualname__}"
                  for cls in (CTCSequenceLabeler, LSTMClassifier, LSTMRegressor,
-                             SequenceScaler)]
+                             LSTMSequenceRegressor, LSTMTagger, SequenceScaler)]
 
 
 def _skops_io():

@@ -133,7 +133,9 @@ def frame_accuracy(y_true, y_pred, *, average="frame", sample_weight=None,
         if ignore_label is None:
             keep = np.ones(t.shape, dtype=bool)
         else:
-            keep = ~np.array([v == ignore_label for v in t.tolist()], dtype=bool)
+            nan = isinstance(ignore_label, float) and ignore_label != ignore_label
+            keep = ~np.array([v != v if nan else v == ignore_label
+                              for v in t.tolist()], dtype=bool)
         right[i] = np.sum(t[keep] == p[keep]) if keep.any() else 0.0
         counted[i] = keep.sum()
     if average == "frame":

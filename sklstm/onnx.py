@@ -1,7 +1,8 @@
 """Export fitted sklstm models to ONNX.
 
 :func:`to_onnx` writes a fitted :class:`~sklstm.LSTMClassifier`,
-:class:`~sklstm.LSTMRegressor` or :class:`~sklstm.CTCSequenceLabeler`, a
+:class:`~sklstm.LSTMRegressor`, :class:`~sklstm.LSTMTagger`,
+:class:`~sklstm.LSTMSequenceRegressor` or :class:`~sklstm.CTCSequenceLabeler`, a
 fitted :class:`~sklstm.preprocessing.SequenceScaler`, or a
 :class:`~sklearn.pipeline.Pipeline` of scalers followed by one of them, as
 an ONNX model with two inputs: ``X`` ``(batch, time, n_features)`` float32,
@@ -35,8 +36,10 @@ The graph does what the estimator does, in this order:
    sequence's own frames, masked by the frame lengths (no runtime is
    trusted to fill the outputs past a length with zeros).
 6. The dense head: softmax probabilities and the label for the classifier,
-   the predictions for the regressor, per-frame log-probabilities for the
-   CTC labeler, whose decoding stays in Python.
+   the predictions for the regressor; on every step, softmax probabilities
+   and the label for the tagger, the predictions for the per-step
+   regressor, log-probabilities for the CTC labeler, whose decoding stays
+   in Python.
 
 Importing this module registers sklstm's estimators and scaler with
 skl2onnx when it is installed, so that :func:`skl2onnx.to_onnx` converts
@@ -55,6 +58,8 @@ from ._classifier import LSTMClassifier
 from ._ctc import CTCSequenceLabeler
 from ._export import folded
 from ._regressor import LSTMRegressor
+from ._sequence_regressor import LSTMSequenceRegressor
+from ._tagger import LSTMTagger
 from ._version import __version__
 from .preprocessing import SequenceScaler
 
@@ -67,7 +72,8 @@ __all__ = ["DEFAULT_OPSET", "register", "to_onnx"]
 DEFAULT_OPSET = 18
 _MIN_OPSET = 14
 
-_ESTIMATORS = (LSTMClassifier, LSTMRegressor, CTCSequenceLabeler)
+_ESTIMATORS = (LSTMClassifier, LSTMRegressor, CTCSequenceLabeler, LSTMTagger,
+               LSTMSequenceRegressor)
 
 _INSTALL = 'pip install "sklstm[onnx]"'
 
@@ -264,13 +270,21 @@ def _estimator_graph(g, est, x, lengths):
         # (time, batch, 1): the frames of each sequence's own
         inside = g.op("Unsqueeze", g.op("Transpose", mask, perm=[1, 0]), g.axes(2))
     if f.head.per_step:
-        # the columns of predict_proba: classes_, then the blank (row 0)
-        order = np.r_[1 : coef.shape[0], 0]
-        logits = g.op("Add", g.op("MatMul", h, g.const(coef[order].T, np.float32)),
-                      g.const(intercept[order], np.float32))
-        log_p = g.op("LogSoftmax", logits, axis=2)
-        log_p = g.op("Where", inside, log_p, g.const(0.0, np.float32))
-        return g.op("Transpose", log_p, perm=[1, 0, 2])
+        order = np.arange(coef.shape[0])
+        if isinstance(est, CTCSequenceLabeler):
+            # the columns of predict_proba: classes_, then the blank (row 0)
+            order = np.r_[1 : coef.shape[0], 0]
+        out = g.op("Add", g.op("MatMul", h, g.const(coef[order].T, np.float32)),
+                   g.const(intercept[order], np.float32))
+        if isinstance(est, CTCSequenceLabeler):
+            out = g.op("LogSoftmax", out, axis=2)
+        elif isinstance(est, LSTMTagger):
+            out = g.op("Softmax", out, axis=2)
+        out = g.op("Where", inside, out, g.const(0.0, np.float32))
+        out = g.op("Transpose", out, perm=[1, 0, 2])
+        if getattr(est, "_y_1d", False):  # per-step values fitted on 1-D targets
+            out = g.op("Squeeze", out, g.axes(2))
+        return out
     if f.head.pooling == "last":
         pooled = g.op("Reshape", g.op("Transpose", y_h, perm=[1, 0, 2]),
                       g.const([0, -1], np.int64))
@@ -297,6 +311,13 @@ def _label_graph(g, logits, classes):
     index = g.op("ArgMax", logits, axis=1, keepdims=0)
     label = g.op("Gather", g.const(classes, classes.dtype, "classes"), index, axis=0)
     return label, g.op("Softmax", logits, axis=1)
+
+
+def _step_label_graph(g, proba, classes):
+    """The tagger's label at each step of ``proba`` ``(batch, time,
+    n_classes)``: ``classes`` at the first largest probability."""
+    index = g.op("ArgMax", proba, axis=2, keepdims=0)
+    return g.op("Gather", g.const(classes, classes.dtype, "classes"), index, axis=0)
 
 
 def _label_values(classes):
@@ -334,15 +355,16 @@ def _parts(model):
             raise TypeError(
                 f"Cannot export a pipeline step {type(step).__name__} before the "
                 "last: sklstm.onnx exports SequenceScaler steps followed by an "
-                "LSTMClassifier, LSTMRegressor, CTCSequenceLabeler or "
-                "SequenceScaler.")
+                "LSTMClassifier, LSTMRegressor, LSTMTagger, LSTMSequenceRegressor, "
+                "CTCSequenceLabeler or SequenceScaler.")
     if isinstance(final, SequenceScaler):
         scalers, final = steps, None
     elif not isinstance(final, _ESTIMATORS):
         raise TypeError(
             f"Cannot export {type(final).__name__}: sklstm.onnx exports a fitted "
-            "LSTMClassifier, LSTMRegressor, CTCSequenceLabeler or SequenceScaler, "
-            "or a Pipeline of SequenceScaler steps followed by one of them.")
+            "LSTMClassifier, LSTMRegressor, LSTMTagger, LSTMSequenceRegressor, "
+            "CTCSequenceLabeler or SequenceScaler, or a Pipeline of SequenceScaler "
+            "steps followed by one of them.")
     for step in scalers:
         check_is_fitted(step, "_n_step_features")
     if final is not None:
@@ -371,8 +393,8 @@ def to_onnx(model, *, opset=None):
 
     Parameters
     ----------
-    model : LSTMClassifier, LSTMRegressor, CTCSequenceLabeler, SequenceScaler \
-or Pipeline
+    model : LSTMClassifier, LSTMRegressor, LSTMTagger, LSTMSequenceRegressor, \
+CTCSequenceLabeler, SequenceScaler or Pipeline
         Fitted. A :class:`~sklearn.pipeline.Pipeline` may hold
         :class:`~sklstm.preprocessing.SequenceScaler` steps followed by one
         of the estimators (or scalers only); ``"passthrough"`` steps are
@@ -394,7 +416,12 @@ or Pipeline
         ``probabilities`` ``(batch, n_classes)`` float32, the columns of
         ``classes_``; for the regressor ``predictions`` ``(batch,)`` when it
         was fitted on a 1-D ``y``, ``(batch, n_outputs)`` otherwise; for the
-        CTC labeler ``log_probabilities`` ``(batch, time, n_classes + 1)``,
+        tagger ``label`` ``(batch, time)`` and ``probabilities`` ``(batch,
+        time, n_classes)``, zero past each length (the label there is
+        ``classes_[0]``); for the per-step regressor ``predictions``
+        ``(batch, time)`` or ``(batch, time, n_outputs)``, zero past each
+        length; for the CTC labeler ``log_probabilities`` ``(batch, time,
+        n_classes + 1)``,
         the log of :meth:`~sklstm.CTCSequenceLabeler.predict_proba` (columns
         ``classes_``, then the blank), zero past each length; for scalers
         alone ``X_scaled`` ``(batch, time, n_features)``, zero past each
@@ -498,6 +525,17 @@ or Pipeline
     elif isinstance(final, LSTMRegressor):
         pred = _estimator_graph(g, final, x, lengths)
         shape = [batch] if final._y_1d else [batch, int(final.n_outputs_)]
+        outputs = [(pred, "predictions", TensorProto.FLOAT, shape)]
+    elif isinstance(final, LSTMTagger):
+        classes = _label_values(final.classes_)
+        proba = _estimator_graph(g, final, x, lengths)
+        label = _step_label_graph(g, proba, classes)
+        outputs = [(label, "label", _tensor_type(classes.dtype), [batch, time]),
+                   (proba, "probabilities", TensorProto.FLOAT,
+                    [batch, time, len(classes)])]
+    elif isinstance(final, LSTMSequenceRegressor):
+        pred = _estimator_graph(g, final, x, lengths)
+        shape = [batch, time] + ([] if final._y_1d else [int(final.n_outputs_)])
         outputs = [(pred, "predictions", TensorProto.FLOAT, shape)]
     else:
         log_p = _estimator_graph(g, final, x, lengths)
@@ -643,6 +681,11 @@ def _estimator_shape(operator):
     elif isinstance(model, LSTMRegressor):
         shape = [N] if model._y_1d else [N, int(model.n_outputs_)]
         operator.outputs[0].type = FloatTensorType(shape)
+    elif isinstance(model, LSTMSequenceRegressor):
+        shape = operator.inputs[0].type.shape
+        n_steps = shape[1] if len(shape) > 1 else None
+        operator.outputs[0].type = FloatTensorType(
+            [N, n_steps] + ([] if model._y_1d else [int(model.n_outputs_)]))
     else:
         shape = operator.inputs[0].type.shape
         n_steps = shape[1] if len(shape) > 1 else None
@@ -676,8 +719,12 @@ def register():
     Called when :mod:`sklstm.onnx` is imported, if skl2onnx is installed;
     afterwards :func:`skl2onnx.to_onnx` converts a fitted
     :class:`~sklstm.preprocessing.SequenceScaler`,
-    :class:`~sklstm.LSTMClassifier`, :class:`~sklstm.LSTMRegressor` or
+    :class:`~sklstm.LSTMClassifier`, :class:`~sklstm.LSTMRegressor`,
+    :class:`~sklstm.LSTMSequenceRegressor` or
     :class:`~sklstm.CTCSequenceLabeler`, alone or in a pipeline.
+    :class:`~sklstm.LSTMTagger` is exported by :func:`to_onnx` only: its
+    per-step label and probabilities fit none of skl2onnx's classifier
+    outputs.
 
     skl2onnx gives a model one input, so every sequence of a batch is read
     at full length: a 3-D array ``(n_sequences, n_timesteps,
@@ -688,8 +735,9 @@ def register():
     classes, string for strings) and probabilities, the probabilities by
     default as a list of dictionaries (skl2onnx's ZipMap; the option
     ``{"zipmap": False}`` keeps a ``(n_sequences, n_classes)`` tensor, and
-    ``"columns"`` gives one output per class); a regressor's predictions; the
-    CTC labeler's per-frame log-probabilities, as :func:`to_onnx` gives them.
+    ``"columns"`` gives one output per class); a regressor's predictions (per
+    step for the per-step regressor); the CTC labeler's per-frame
+    log-probabilities, as :func:`to_onnx` gives them.
 
     Raises
     ------
@@ -726,7 +774,7 @@ def register():
         LSTMClassifier, "SklstmLSTMClassifier", _estimator_shape,
         _estimator_converter, options={"zipmap": [True, False, "columns"],
                                        "nocl": [True, False]})
-    for cls in (LSTMRegressor, CTCSequenceLabeler):
+    for cls in (LSTMRegressor, LSTMSequenceRegressor, CTCSequenceLabeler):
         update_registered_converter(cls, f"Sklstm{cls.__name__}", _estimator_shape,
                                     _estimator_converter)
 

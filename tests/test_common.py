@@ -6,7 +6,13 @@ import warnings
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklstm import CTCSequenceLabeler, LSTMClassifier, LSTMRegressor
+from sklstm import (
+    CTCSequenceLabeler,
+    LSTMClassifier,
+    LSTMRegressor,
+    LSTMSequenceRegressor,
+    LSTMTagger,
+)
 
 # Minibatch training cannot make a sample of weight 2 equal to two copies
 # of it (they land in different batches), nor zero weights equal to removal.
@@ -75,6 +81,66 @@ CTC_NOT_APPLICABLE = [
     expected_failed_checks=lambda est: dict.fromkeys(CTC_NOT_APPLICABLE,
                                                      CTC_TARGET_REASON))
 def test_sklearn_checks_that_apply_to_ctc(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+# The per-step estimators' y has a label (or values) for every step of every
+# sequence; the checks below build one per sample, which they refuse with a
+# ValueError. Their own tests (tests/test_tagger.py,
+# tests/test_sequence_regressor.py, tests/test_io.py) cover what these would:
+# dtypes, pickling, subset and order invariance, weights, errors that leave
+# the model as it was. Two cells here (the other cells are the same code
+# above the kernels: tests/test_tagger.py runs each of them).
+PER_STEP_TARGET_CHECKS = [
+    "check_all_zero_sample_weights_error", "check_dict_unchanged",
+    "check_dont_overwrite_parameters", "check_dtype_object",
+    "check_estimators_dtypes", "check_estimators_fit_returns_self",
+    "check_estimators_nan_inf", "check_estimators_overwrite_params",
+    "check_estimators_partial_fit_n_features", "check_estimators_pickle",
+    "check_f_contiguous_array_estimator", "check_fit2d_1feature",
+    "check_fit2d_1sample", "check_fit2d_predict1d", "check_fit_check_is_fitted",
+    "check_fit_idempotent", "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+    "check_n_features_in", "check_n_features_in_after_fitting",
+    "check_non_transformer_estimators_n_iter", "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit", "check_readonly_memmap_input",
+    "check_sample_weight_equivalence_on_dense_data", "check_sample_weights_list",
+    "check_sample_weights_not_an_array", "check_sample_weights_not_overwritten",
+    "check_sample_weights_pandas_series", "check_sample_weights_shape",
+    "check_supervised_y_2d",
+]
+TAGGER_TARGET_CHECKS = [
+    "check_class_weight_classifiers", "check_classifier_data_not_an_array",
+    "check_classifiers_classes", "check_classifiers_one_label",
+    "check_classifiers_one_label_sample_weights",
+    "check_classifiers_regression_target", "check_classifiers_train",
+]
+SEQUENCE_REGRESSOR_TARGET_CHECKS = [
+    "check_regressor_data_not_an_array", "check_regressor_multioutput",
+    "check_regressors_int", "check_regressors_no_decision_function",
+    "check_regressors_train",
+]
+PER_STEP_REASON = (
+    "builds y as one label or value per sample; the per-step estimators' y has "
+    "one per step of each sequence"
+)
+PER_STEP_NOT_APPLICABLE = {
+    "LSTMTagger": dict.fromkeys(PER_STEP_TARGET_CHECKS + TAGGER_TARGET_CHECKS,
+                                PER_STEP_REASON),
+    "LSTMSequenceRegressor": dict.fromkeys(
+        PER_STEP_TARGET_CHECKS + SEQUENCE_REGRESSOR_TARGET_CHECKS, PER_STEP_REASON),
+}
+
+
+@parametrize_with_checks(
+    [Estimator(**{"hidden_layer_sizes": (8,), "max_iter": 5, "random_state": 0,
+                  **cell}) for cell in (CELLS[0], CELLS[-1])
+     for Estimator in (LSTMTagger, LSTMSequenceRegressor)],
+    expected_failed_checks=lambda est: PER_STEP_NOT_APPLICABLE.get(
+        type(est).__name__, {}))
+def test_sklearn_checks_that_apply_per_step(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)

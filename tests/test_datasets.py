@@ -1,9 +1,14 @@
-"""The shipped JapaneseVowels data."""
+"""The shipped data sets: JapaneseVowels, the airline and taylor series."""
 
 import numpy as np
 import pytest
 
-from sklstm.datasets import load_japanese_vowels
+from sklstm.datasets import (
+    load_airline,
+    load_japanese_vowels,
+    load_taylor,
+    make_windows,
+)
 
 
 def test_train_test_all():
@@ -86,6 +91,8 @@ def test_speaker_turns(subset):
         for frames, speaker in turns:
             assert speaker_of[frames.tobytes()] == speaker
             assert frames.tobytes() not in others
+        # no utterance twice in a sequence
+        assert len({frames.tobytes() for frames, _ in turns}) == len(turns)
     again_X, again_y = make_speaker_turns(40, min_utterances=2, max_utterances=4,
                                           subset=subset, random_state=0)
     for a, b, la, lb in zip(X, again_X, y, again_y):
@@ -120,3 +127,63 @@ def test_speaker_turns_parameters():
         make_speaker_turns(0)
     with pytest.raises(ValueError, match="min_utterances"):
         make_speaker_turns(5, min_utterances=0)
+
+
+@pytest.mark.parametrize(
+    "loader, length, first, last, period, start, end",
+    [
+        (load_airline, 144, [112, 118, 132], [508, 461, 390, 432], 12,
+         "1949-01", "1960-12"),
+        (load_taylor, 4032, [22262, 21756, 22247], [27133, 25996, 24610, 23132], 336,
+         "2000-06-05T00:00", "2000-08-27T23:30"),
+    ],
+)
+def test_series(loader, length, first, last, period, start, end):
+    bunch = loader()
+    x = bunch.data
+    assert isinstance(x, np.ndarray) and x.dtype == np.float64
+    assert x.shape == (length,) and np.isfinite(x).all()
+    np.testing.assert_array_equal(x[:3], first)
+    np.testing.assert_array_equal(x[-4:], last)
+    assert bunch.period == period and length % period == 0
+    assert bunch.time.shape == (length,)
+    assert str(bunch.time[0]) == start and str(bunch.time[-1]) == end
+    assert np.all(np.diff(bunch.time) == bunch.time[1] - bunch.time[0])
+    assert bunch.start.replace(" ", "T") == start
+    assert bunch.source and bunch.citation and "public-domain" in bunch.licence
+    assert bunch.source.split()[0] in bunch.DESCR and ":Licence:" in bunch.DESCR
+    # a fresh copy at each call: changing one leaves the next load as it was
+    x[:] = -1
+    np.testing.assert_array_equal(loader().data[:3], first)
+    assert loader().data.flags.writeable
+    # the series cut into windows as the example does
+    X, y = make_windows(loader().data, window=period, horizon=2)
+    assert X.shape == (length - period - 1, period, 1) and y.shape == (len(X), 2)
+
+
+def test_series_values_and_sources():
+    airline, taylor = load_airline(), load_taylor()
+    assert airline.data.min() == 104 and airline.data.max() == 622
+    assert taylor.data.min() == 18640 and taylor.data.max() == 38777
+    assert airline.frequency == "monthly" and taylor.frequency == "30min"
+    assert str(airline.time.dtype) == "datetime64[M]"
+    assert str(taylor.time.dtype) == "datetime64[m]"
+    assert "Box" in airline.citation and "Jenkins" in airline.citation
+    assert "Taylor" in taylor.citation and "Operational Research" in taylor.citation
+    assert "AirPassengers" in airline.source and "GPL" in airline.licence
+    assert "pmdarima" in taylor.source and "MIT" in taylor.licence
+
+
+def test_series_archive_reads_without_pickle():
+    import json
+    from importlib import resources
+
+    path = resources.files("sklstm.datasets") / "data" / "forecasting_series.npz"
+    with resources.as_file(path) as file, np.load(file, allow_pickle=False) as f:
+        assert sorted(f.files) == ["airline", "meta", "taylor"]
+        meta = json.loads(str(f["meta"]))
+        for name, length in (("airline", 144), ("taylor", 4032)):
+            assert f[name].dtype != object and f[name].shape == (length,)
+            assert meta[name]["shape"] == [length]
+            assert {"source", "license", "citation", "start", "freq",
+                    "period"} <= set(meta[name])

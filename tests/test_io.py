@@ -15,7 +15,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 import sklstm.io
-from sklstm import CTCSequenceLabeler, LSTMClassifier, LSTMRegressor
+from sklstm import (
+    CTCSequenceLabeler,
+    LSTMClassifier,
+    LSTMRegressor,
+    LSTMSequenceRegressor,
+    LSTMTagger,
+)
 from sklstm._optimizers import AdamOptimizer, optimizer_from_state
 from sklstm.datasets import make_digit_strings
 from sklstm.preprocessing import SequenceScaler
@@ -24,7 +30,7 @@ from sklstm.preprocessing import SequenceScaler
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning")
 
-KINDS = ["classifier", "regressor", "ctc"]
+KINDS = ["classifier", "regressor", "ctc", "tagger", "sequence_regressor"]
 
 
 @pytest.fixture
@@ -45,6 +51,12 @@ def make_problem(kind, seed=0):
     if kind == "classifier":
         y = np.array(["pos" if x[:, 0].sum() > 0 else "neg" for x in X])
         return LSTMClassifier, X, y, {"classes": ["neg", "pos"]}
+    if kind == "tagger":
+        y = [np.where(np.cumsum(x[:, 0]) > 0, "pos", "neg") for x in X]
+        return LSTMTagger, X, y, {"classes": ["neg", "pos"]}
+    if kind == "sequence_regressor":
+        return LSTMSequenceRegressor, X, [np.c_[np.cumsum(x[:, 0]), 10 * x[:, 1]]
+                                          for x in X], {}
     return LSTMRegressor, X, np.array([[x[:, 0].mean(), x[:, 1].max()] for x in X]), {}
 
 
@@ -184,7 +196,7 @@ def test_pipeline_round_trips(skops_io, tmp_path):
 def test_trusted_types_are_the_estimators_and_the_scaler():
     assert sorted(sklstm.io.TRUSTED_TYPES) == sorted(
         type_name(c) for c in (LSTMClassifier, LSTMRegressor, CTCSequenceLabeler,
-                               SequenceScaler))
+                               LSTMTagger, LSTMSequenceRegressor, SequenceScaler))
 
 
 # --- sklstm.io.load refuses what it does not trust -----------------------------------

@@ -4,7 +4,13 @@ every cell) against central finite differences of their own loss, in float64."""
 import numpy as np
 import pytest
 
-from sklstm import CTCSequenceLabeler, LSTMClassifier, LSTMRegressor
+from sklstm import (
+    CTCSequenceLabeler,
+    LSTMClassifier,
+    LSTMRegressor,
+    LSTMSequenceRegressor,
+    LSTMTagger,
+)
 from sklstm._sequences import Sequences
 
 CONFIGS = {
@@ -106,4 +112,37 @@ def test_ctc_network_gradient_matches_finite_differences(rng, cell):
 
     outputs, memory = network.forward(flat, plan, X, np.random.RandomState(1))
     _, d_outputs = est._loss(outputs, Y, weights, lens)
+    _check_gradient(flat, loss, network.backward(flat, memory, d_outputs))
+
+
+@pytest.mark.parametrize("cell", list(CELLS), ids=list(CELLS))
+@pytest.mark.parametrize("Estimator", [LSTMTagger, LSTMSequenceRegressor])
+def test_per_step_network_gradient_matches_finite_differences(rng, Estimator, cell):
+    """The per-step heads: a loss on every step, some steps ignored, classes
+    and sequences weighted, both directions and two layers."""
+    kwargs = dict(ignore_label=-1, class_weight={0: 1.0, 1: 3.0, 2: 0.5}) \
+        if Estimator is LSTMTagger else {}
+    est = Estimator(hidden_layer_sizes=(3, 2), **CELLS[cell], **kwargs)
+    lengths = np.array([4, 2, 5, 1, 3])
+    seqs = Sequences(rng.normal(size=(lengths.sum(), 2)), lengths)
+    if Estimator is LSTMTagger:
+        y = [rng.integers(-1, 3, size=n) for n in lengths]
+        y[0][:3] = [0, 1, 2]  # every class is seen
+    else:
+        y = [rng.normal(size=(n, 3)) for n in lengths]
+    Y, n_outputs = est._prepare_targets(est._target_array(y), first_call=True)
+    network = est._network()
+    flat = _random_peepholes(est, network.init(np.random.RandomState(0), 2,
+                                               n_outputs, np.float64), rng)
+    weights = np.array([1.0, 0.5, 2.0, 1.0, 0.0])
+    # a minibatch in another order than the data's
+    idx = np.array([2, 0, 4, 1, 3])
+    plan, X = network.pack(seqs, idx)
+
+    def loss(flat):
+        return est._loss(network.forward(flat, plan, X), Y[idx], weights[idx],
+                         lengths[idx])[0]
+
+    outputs, memory = network.forward(flat, plan, X, np.random.RandomState(1))
+    _, d_outputs = est._loss(outputs, Y[idx], weights[idx], lengths[idx])
     _check_gradient(flat, loss, network.backward(flat, memory, d_outputs))

@@ -20,7 +20,13 @@ import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline, make_pipeline
 
-from sklstm import CTCSequenceLabeler, LSTMClassifier, LSTMRegressor
+from sklstm import (
+    CTCSequenceLabeler,
+    LSTMClassifier,
+    LSTMRegressor,
+    LSTMSequenceRegressor,
+    LSTMTagger,
+)
 from sklstm.datasets import make_digit_strings
 from sklstm.functional import ctc_greedy_decode
 from sklstm.preprocessing import SequenceScaler
@@ -176,6 +182,49 @@ def test_ctc_log_probabilities(name):
         paths = ctc_greedy_decode(log_p, input_lengths=lengths,
                                   blank=len(ctc.classes_))
         assert ["".join(ctc.classes_[p]) for p in paths] == ctc.predict(X)
+
+
+def per_step_params(name):
+    params = network_params(name)
+    for key in ("pooling", "steps_per_frame"):  # a per-step head, every frame
+        params.pop(key)
+    return params
+
+
+@pytest.mark.parametrize("name", ["lstm-bi-max", "identity-peephole-uni-mean",
+                                  "stacked-gru-uni-last"])
+def test_tagger_per_step_probabilities_and_labels(name):
+    X = ragged(5)
+    y = [np.where(x[:, 0] > 2, "hi", np.where(x[:, 1] > 2, "mid", "lo")) for x in X]
+    tagger = LSTMTagger(**per_step_params(name)).fit(X, y)
+    Xp, lengths = padded(X)
+    for seed in (None, 6):
+        if seed is not None:
+            shaken(tagger, seed)
+        label, proba = run(sklstm_onnx.to_onnx(tagger), Xp, lengths)
+        assert proba.shape == Xp.shape[:2] + (3,) and label.shape == Xp.shape[:2]
+        for b, (p, labels) in enumerate(zip(tagger.predict_proba(X),
+                                            tagger.predict(X))):
+            np.testing.assert_allclose(proba[b, : lengths[b]], p, rtol=0, atol=ATOL)
+            assert np.all(proba[b, lengths[b]:] == 0)
+            np.testing.assert_array_equal(label[b, : lengths[b]], labels)
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_sequence_regressor_per_step_predictions(n_outputs):
+    X = ragged(7)
+    y = [np.c_[100 + 30 * np.cumsum(x[:, 0]), -5 + 0.1 * x[:, 1]] for x in X]
+    y = [t[:, 0] for t in y] if n_outputs == 1 else y
+    reg = LSTMSequenceRegressor(**per_step_params("stacked-lstm-bi-max")).fit(X, y)
+    Xp, lengths = padded(X)
+    for seed in (None, 8):
+        if seed is not None:
+            shaken(reg, seed)
+        (pred,) = run(sklstm_onnx.to_onnx(reg), Xp, lengths)
+        assert pred.shape == Xp.shape[:2] + ((2,) if n_outputs == 2 else ())
+        for b, expected in enumerate(reg.predict(X)):
+            np.testing.assert_allclose(pred[b, : lengths[b]], expected, rtol=ATOL,
+                                       atol=ATOL * np.abs(expected).max())
 
 
 SCALERS = [dict(), dict(with_mean=False), dict(with_std=False),
@@ -348,6 +397,12 @@ def test_skl2onnx_regressor_and_ctc(skl2onnx):
     (log_p,) = session(skl2onnx.to_onnx(ctc, Xc32[:1])).run(None, {"X": Xc32})
     np.testing.assert_allclose(np.exp(log_p), np.stack(ctc.predict_proba(Xc)),
                                rtol=0, atol=ATOL)
+    seq = LSTMSequenceRegressor(hidden_layer_sizes=(4,), max_iter=2,
+                                random_state=0).fit(X, 10 * np.cumsum(X, axis=1))
+    (pred,) = session(skl2onnx.to_onnx(seq, X32[:1])).run(None, {"X": X32})
+    expected = np.stack(seq.predict(X))
+    np.testing.assert_allclose(pred, expected, rtol=ATOL,
+                               atol=ATOL * np.abs(expected).max())
 
 
 def test_skl2onnx_refuses_old_opsets_and_cell_input(skl2onnx):

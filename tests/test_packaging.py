@@ -65,7 +65,7 @@ def _ignored(root):
 
 
 # Run by the fresh environment's Python: import every public module found by
-# walking the package, and load the shipped data set.
+# walking the package, and load the shipped data sets.
 CHILD = r"""
 import importlib, importlib.util, json, pkgutil, sys
 OPTIONAL = set(sys.argv[1].split(","))
@@ -84,12 +84,14 @@ for info in pkgutil.walk_packages(sklstm.__path__, "sklstm."):
         continue
     imported.append(info.name)
 from sklstm._core import _lstm
-from sklstm.datasets import load_japanese_vowels
+from sklstm.datasets import load_airline, load_japanese_vowels, load_taylor
 X, y = load_japanese_vowels(return_X_y=True)
+series = {"airline": len(load_airline().data), "taylor": len(load_taylor().data)}
 print(json.dumps({"prefix": sys.prefix, "sklstm": sklstm.__file__,
                   "kernels": _lstm.__file__, "imported": imported,
                   "skipped": skipped, "n_sequences": len(X),
-                  "n_features": X[0].shape[1], "labels": sorted(set(y))}))
+                  "n_features": X[0].shape[1], "labels": sorted(set(y)),
+                  "series": series}))
 """
 
 
@@ -126,6 +128,7 @@ def test_wheel_installs_and_imports_in_a_fresh_environment(tmp_path):
     for package in source_packages():
         assert f"{package.replace('.', '/')}/__init__.py" in names
     assert "sklstm/datasets/data/JapaneseVowels.npz" in names
+    assert "sklstm/datasets/data/forecasting_series.npz" in names
     assert sum(n.startswith("sklstm/_core/_") and n.endswith((".so", ".pyd"))
                for n in names) == 3
 
@@ -160,5 +163,6 @@ def test_wheel_installs_and_imports_in_a_fresh_environment(tmp_path):
     assert REQUIRED <= set(found["imported"]), found["skipped"]
     assert (found["n_sequences"], found["n_features"]) == (270, 12)
     assert found["labels"] == [str(k) for k in range(1, 10)]
+    assert found["series"] == {"airline": 144, "taylor": 4032}
     print(f"wheel test: build {timings['build']:.1f} s, "
           f"venv and install {timings['install']:.1f} s")

@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 from sklearn.utils.validation import check_is_fitted
 
-from sklstm import CTCSequenceLabeler, LSTMClassifier, LSTMRegressor
+from sklstm import (
+    CTCSequenceLabeler,
+    LSTMClassifier,
+    LSTMRegressor,
+    LSTMSequenceRegressor,
+    LSTMTagger,
+)
 from sklstm._export import frame
 from sklstm.datasets import make_digit_strings
 
@@ -690,3 +696,41 @@ def test_multi_layer_torch_module_in(torch, cell, attribute, bidirectional):
     diff = np.abs(est.predict_proba(X) - torch_outputs(torch, module, X,
                                                        "classifier"))
     assert diff.max() < TOL
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("kind", ["tagger", "sequence_regressor"])
+def test_per_step_weights_out_and_in_agree_with_torch(torch, kind, cell,
+                                                      bidirectional):
+    """The per-step estimators: the head on every step of the module."""
+    rng = np.random.default_rng(3)
+    X = [3 + 5 * rng.normal(size=(int(rng.integers(3, 10)), 2)) for _ in range(16)]
+    if kind == "tagger":
+        cls = LSTMTagger
+        y = [np.where(np.cumsum(x[:, 0] - 3) > 0, "up", "down") for x in X]
+    else:
+        cls = LSTMSequenceRegressor
+        y = [np.c_[10 + np.cumsum(x[:, 0]), 0.1 * x[:, 1]] for x in X]
+    est = cls(hidden_layer_sizes=(6, 4), cell=cell, bidirectional=bidirectional,
+              max_iter=2, random_state=0).fit(X, y)
+    weights = est.get_weights()
+    module = torch_module(torch, "ctc", cell, (6, 4), bidirectional, None,
+                          X[0].shape[1], weights["head.weight"].shape[0])
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()},
+                           strict=True)
+    data, lengths = padded(X)
+    with torch.no_grad():
+        out = module(torch.from_numpy(data), torch.from_numpy(lengths))
+        if kind == "tagger":
+            out = torch.softmax(out, dim=2)
+    out = out.numpy()
+    ours = est.predict_proba(X) if kind == "tagger" else est.predict(X)
+    for b, expected in enumerate(ours):
+        np.testing.assert_allclose(out[b, : lengths[b]], expected, rtol=TOL,
+                                   atol=TOL * np.abs(expected).max())
+    back = cls.from_weights(weights, **({"classes": est.classes_}
+                                        if kind == "tagger" else {}))
+    again = back.predict_proba(X) if kind == "tagger" else back.predict(X)
+    for a, b in zip(again, ours):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

@@ -15,7 +15,7 @@ def _concatenate_turns(utterances, speakers, n_sequences, min_utterances,
 
     The speaker of each turn is uniform over the speakers of ``speakers``
     other than the previous turn's; its utterance is uniform over that
-    speaker's, none used twice in one sequence.
+    speaker's not yet in the sequence (over all of them when none is left).
     """
     names = np.unique(speakers)
     by_speaker = {s: np.flatnonzero(speakers == s) for s in names}
@@ -64,7 +64,9 @@ def make_speaker_turns(n_sequences=300, *, min_utterances=2, max_utterances=5,
     between utterances; a speaker may come back later in the sequence. Each
     turn's speaker is uniform over the eight speakers other than the previous
     turn's (the first over all nine), and its utterance uniform over that
-    speaker's utterances of the split, none repeated within a sequence.
+    speaker's utterances of the split not yet in the sequence (over all of
+    them once a sequence has used them all, which takes 24 to 88 turns of
+    one speaker).
 
     Parameters
     ----------

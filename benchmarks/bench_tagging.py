@@ -15,10 +15,11 @@ sequences (drawn from its test utterances):
   sequences (``--window-step``; windows are clipped at the ends of their
   sequence), labelled by the speaker of its centre frame, and predicting each
   test frame from its window. Its training set holds every frame about
-  ``width / 3`` times, so it costs several times a tagger's epoch; 15 epochs
-  (``--window-max-iter``) keep it to a few seconds, and more do not help it
+  ``width / 3`` times, so its epoch costs several of a tagger's; 15 epochs
+  (``--window-max-iter``) keep it to a few seconds, and more help it little
   (``--window-max-iter 200``, its default, trains it until the loss stops
-  improving).
+  improving: measured, 78 epochs and 0.968 frame accuracy over seeds 0-2 at
+  width 13, against 0.962 after 15 epochs).
 
 ``width`` is chosen on the training utterances alone, before anything is
 scored on the test split: the 270 training utterances are split in two halves

@@ -25,7 +25,7 @@ Three models, trained on the same 300 sequences:
   among 5, 9, 13, 15, 17 and 21 frames on the training utterances alone,
   fitting on sequences of half of them and scoring on sequences of the other
   half (``benchmarks/bench_tagging.py``). Its training set holds every frame
-  about four times, so an epoch costs about three of a tagger's; it is
+  about four times, so an epoch costs about five of a tagger's; it is
   stopped after 15 epochs to keep this example short. Trained until its loss
   stops improving (its defaults: 78 epochs, four times as long) it gains
   0.006 ("converged" below), still well short of the bidirectional tagger.
@@ -53,11 +53,11 @@ sequences: :func:`sklstm.metrics.frame_accuracy` with
 every seed: it makes a third of the unidirectional tagger's errors, and
 about half of the per-window classifier's after 15 epochs (two thirds of
 them trained to convergence). The table under the accuracies below
-shows where they are: the unidirectional tagger's at the start of each turn,
-worst in the first frames of each turn, before it has heard enough of the
-new voice, and weaker all along, since it never hears the rest of the
-utterance; the per-window classifier's at both edges of a turn, where its
-window holds two voices.
+shows where the errors are: the unidirectional tagger is worst in the first
+frames of each turn, before it has heard enough of the new voice, and
+weaker all along, since it never hears the rest of the utterance; the
+per-window classifier is worst at both edges of a turn, where its window
+holds two voices.
 
 The figure shows one test sequence: its coefficients over time, and under
 them each tagger's per-frame posteriors of the nine speakers, the true turns

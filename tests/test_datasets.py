@@ -61,6 +61,74 @@ def test_digit_strings():
         make_digit_strings(5, min_digits=3, max_digits=2)
 
 
+def _turns(x, labels):
+    """The ``(frames, speaker)`` of each turn of a sequence: where labels change."""
+    starts = [0] + [t for t in range(1, len(labels)) if labels[t] != labels[t - 1]]
+    ends = starts[1:] + [len(labels)]
+    return [(x[a:b], labels[a]) for a, b in zip(starts, ends)]
+
+
+@pytest.mark.parametrize("subset", ["train", "test"])
+def test_speaker_turns(subset):
+    from sklstm.datasets import make_speaker_turns
+
+    X, y = make_speaker_turns(40, min_utterances=2, max_utterances=4,
+                              subset=subset, random_state=0)
+    source, speakers = load_japanese_vowels(subset=subset, return_X_y=True)
+    other, _ = load_japanese_vowels(
+        subset="test" if subset == "train" else "train", return_X_y=True)
+    speaker_of = {u.tobytes(): s for u, s in zip(source, speakers)}
+    others = {u.tobytes() for u in other}
+    assert len(X) == len(y) == 40
+    for x, labels in zip(X, y):
+        assert x.dtype == np.float64 and x.shape == (len(labels), 12)
+        assert labels.ndim == 1 and set(labels) <= set(speakers)
+        # consecutive utterances have different speakers, so the label changes
+        # exactly where an utterance ends: every turn is one source utterance
+        # of the split, whole and in order, labelled with its speaker
+        turns = _turns(x, labels)
+        assert 2 <= len(turns) <= 4
+        for frames, speaker in turns:
+            assert speaker_of[frames.tobytes()] == speaker
+            assert frames.tobytes() not in others
+        # no utterance twice in a sequence
+        assert len({frames.tobytes() for frames, _ in turns}) == len(turns)
+    again_X, again_y = make_speaker_turns(40, min_utterances=2, max_utterances=4,
+                                          subset=subset, random_state=0)
+    for a, b, la, lb in zip(X, again_X, y, again_y):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(la, lb)
+    different, _ = make_speaker_turns(40, min_utterances=2, max_utterances=4,
+                                      subset=subset, random_state=1)
+    assert any(len(a) != len(b) or not np.array_equal(a, b)
+               for a, b in zip(X, different))
+
+
+def test_speaker_turns_all_speakers_and_fixed_length():
+    from sklstm.datasets import make_speaker_turns
+
+    X, y = make_speaker_turns(200, min_utterances=3, max_utterances=3,
+                              random_state=0)
+    assert all(len(_turns(x, labels)) == 3 for x, labels in zip(X, y))
+    assert sorted(set(np.concatenate(y))) == [str(k) for k in range(1, 10)]
+    X, y = make_speaker_turns(5, min_utterances=1, max_utterances=1,
+                              random_state=0)
+    assert all(len(set(labels)) == 1 for labels in y)
+
+
+def test_speaker_turns_parameters():
+    from sklstm.datasets import make_speaker_turns
+
+    with pytest.raises(ValueError, match="min_utterances=3 is above max_utterances=2"):
+        make_speaker_turns(5, min_utterances=3, max_utterances=2)
+    with pytest.raises(ValueError, match="subset"):
+        make_speaker_turns(5, subset="all")
+    with pytest.raises(ValueError, match="n_sequences"):
+        make_speaker_turns(0)
+    with pytest.raises(ValueError, match="min_utterances"):
+        make_speaker_turns(5, min_utterances=0)
+
+
 @pytest.mark.parametrize(
     "loader, length, first, last, period, start, end",
     [

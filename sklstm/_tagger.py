@@ -150,10 +150,16 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, StreamingMixin, BaseLSTM):
 
     The defaults are :class:`LSTMClassifier`'s (chosen on the UCR
     development suite), but for pooling and frames, which do not apply: every
-    step is read and labelled. On the framewise speaker task of
-    :func:`sklstm.datasets.make_speaker_turns` (``docs/tagging.rst``) the
-    default bidirectional tagger beats a unidirectional one and a classifier
-    of windows around each step.
+    step is read and labelled. Two directions are the default because a
+    step's label often depends on what follows: on the framewise speaker
+    task of :func:`sklstm.datasets.make_speaker_turns` (300 training and 300
+    test sequences of 2-5 JapaneseVowels utterances, three seeds,
+    ``benchmarks/bench_tagging.py``) the default tagger labels 0.979 of the
+    test frames right (0.975-0.983), with ``bidirectional=False`` 0.933
+    (0.926-0.945), and an :class:`LSTMClassifier` of the 13 frames around
+    each frame 0.968; the unidirectional tagger loses most on the first
+    frames of a turn (0.913 against 0.977), before it has heard the new
+    speaker.
 
     Scikit-learn's own checks build one label per sample, which is not a
     tagger's target; ``cross_val_score`` and ``GridSearchCV`` split the

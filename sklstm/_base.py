@@ -415,8 +415,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         state = self._initial_state(seqs, n_outputs, rng, first=first,
                                     incremental=incremental)
         try:
-            state, converged = self._train_epochs(state, seqs, y, Y, weights, rng,
-                                                  incremental=incremental)
+            state, converged = self._train(state, seqs, y, Y, weights, rng,
+                                           incremental=incremental)
             for a in state["flat"]:
                 if not np.isfinite(a).all():
                     raise _Diverged("Training produced non-finite weights")
@@ -425,10 +425,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                              "estimator was left as it was before this call.") from None
         self._commit(state, rng, kind, raw_features)
         if not incremental and not converged:
+            what = "Evolino: maximum generations" if self.solver == "evolino" \
+                else "Stochastic optimizer: maximum iterations"
             warnings.warn(
-                f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached "
-                "and the optimization hasn't converged yet.",
-                ConvergenceWarning, stacklevel=5)  # the caller of fit
+                f"{what} ({self.max_iter}) reached and the optimization hasn't "
+                "converged yet.", ConvergenceWarning, stacklevel=5)  # fit's caller
         return self
 
     def _divergence_advice(self, continuing):
@@ -511,7 +512,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             flat = network.init(rng, seqs.n_features, n_outputs, dtype)
             return {"flat": flat, "optimizer": self._make_optimizer(flat),
                     "loss_curve": [], "validation_scores": [], "best_loss": None,
-                    "best_score": None, "t": 0}
+                    "best_score": None, "t": 0, "first": True}
         self._check_structure()
         flat = [a.astype(dtype, copy=True) for a in self._fitted_flat()]
         expected = network.shapes(seqs.n_features, n_outputs)
@@ -533,7 +534,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                                           or []),
                 "best_loss": getattr(self, "best_loss_", None),
                 "best_score": getattr(self, "best_validation_score_", None),
-                "t": self.t_}
+                "t": self.t_, "first": False}
+
+    def _train(self, state, seqs, y, Y, weights, rng, *, incremental):
+        """``(state, converged)`` of the training of this call; subclasses
+        with another solver (``solver="evolino"``) dispatch here."""
+        return self._train_epochs(state, seqs, y, Y, weights, rng,
+                                  incremental=incremental)
 
     def _train_epochs(self, state, seqs, y, Y, weights, rng, *, incremental):
         """Epochs until the schedule stops (or one, for ``partial_fit``)."""
@@ -666,6 +673,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         # plain values, as the random state: a file of skops.io then holds no
         # class of sklstm's but the estimator's
         self._optimizer_state = optimizer_state
+        # the evolution strategy's state (solver="evolino"), plain values too
+        self._evolution_state = state.get("evolution")
         self._rng_state = _rng_state(rng)
         self._input_kind = kind
         self._n_step_features = raw_features

@@ -289,13 +289,19 @@ class PooledHead:
     def __init__(self, pooling):
         self.pooling = pooling
 
-    def forward(self, plan, out, finals, coef, intercept):
+    def features(self, plan, out, finals):
+        """``(features, arg)``: the dense layer's input, a row per sequence in
+        the minibatch's order, and :func:`_pool`'s ``arg``."""
         if self.pooling == "last":
             pooled, arg = np.concatenate(finals, axis=1), None
         else:
             pooled, arg = _pool(plan, out, self.pooling)
         features = np.empty_like(pooled)
         features[plan.order] = pooled
+        return features, arg
+
+    def forward(self, plan, out, finals, coef, intercept):
+        features, arg = self.features(plan, out, finals)
         return matmul(features, coef.T) + intercept, (features, arg)
 
     def backward(self, plan, memo, d_logits, coef, out_shape, n_directions):
@@ -361,6 +367,10 @@ class StepHead:
     like them."""
 
     per_step = True
+
+    def features(self, plan, out, finals):
+        """``(out, None)``: the dense layer reads every packed row."""
+        return out, None
 
     def forward(self, plan, out, finals, coef, intercept):
         logits = matmul(out, coef.T) + intercept
@@ -473,6 +483,16 @@ class Network:
         if not training:
             return outputs
         return outputs, (plan, layers, head_memo, inputs.shape)
+
+    def features(self, flat, plan, X):
+        """The head's input for packed ``X`` (inference): a row per sequence in
+        the minibatch's order (pooled head), or the last layer's packed rows
+        (per-step head). ``flat``'s head arrays are not read."""
+        if flat[0].dtype != X.dtype:
+            flat = [a.astype(X.dtype) for a in flat]
+        recurrent, _, _ = self.split(flat)
+        out, finals = self._states(recurrent, plan, X)
+        return self.head.features(plan, out, finals)[0]
 
     def _states(self, recurrent, plan, X):
         """The last layer's packed output and each direction's final states,

@@ -1,20 +1,22 @@
 """LSTMRegressor: real values per sequence."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import check_array
+from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseLSTM
+from ._evolino import EvolinoMixin
 from ._products import dot
 from ._sequences import fit_standardizer
 from ._streaming import StreamingMixin
 
 
-class LSTMRegressor(RegressorMixin, StreamingMixin, BaseLSTM):
+class LSTMRegressor(RegressorMixin, StreamingMixin, EvolinoMixin, BaseLSTM):
     """Sequence regressor: a stack of LSTM layers followed by a linear layer.
 
     Each sequence gets one value (or ``n_outputs`` values). The last LSTM
@@ -46,14 +48,27 @@ class LSTMRegressor(RegressorMixin, StreamingMixin, BaseLSTM):
         How the last layer's outputs become one vector per sequence.
     dropout : float in [0, 1), default=0.0
         Dropout between layers while training.
-    solver : {"adam", "sgd"}, default="adam"
+    solver : {"adam", "sgd", "evolino"}, default="adam"
+        Adam or SGD on minibatches, or Evolino (Schmidhuber et al. 2007):
+        the recurrent weights evolved by sep-CMA-ES and, for every
+        candidate, the output layer solved in closed form by ridge
+        regression on the hidden states; see ``docs/evolino.rst``. With
+        "evolino", ``max_iter`` counts generations, ``partial_fit`` is not
+        available, and ``batch_size``, ``learning_rate_init``, ``shuffle``,
+        ``momentum``, ``nesterovs_momentum``, ``beta_1``, ``beta_2``,
+        ``epsilon``, ``max_grad_norm``, ``learning_rate``,
+        ``n_updates_no_change`` and ``dropout`` are ignored.
     alpha : float, default=1e-4
-        L2 penalty on the weights.
+        L2 penalty on the weights. With ``solver="evolino"``, the ridge
+        penalty of the output layer (scikit-learn's ``Ridge(alpha)`` on the
+        standardised targets, the intercept unpenalised); the recurrent
+        weights are not penalised.
     batch_size : int or "auto", default="auto"
         ``min(32, ceil(n_sequences / 4))`` for "auto".
     learning_rate_init : float, default=0.01
     max_iter : int, default=200
-        The maximum number of epochs.
+        The maximum number of epochs (of generations with
+        ``solver="evolino"``).
     shuffle : bool, default=True
     random_state : int, RandomState instance or None, default=None
     tol : float, default=1e-4
@@ -89,6 +104,14 @@ class LSTMRegressor(RegressorMixin, StreamingMixin, BaseLSTM):
         back, as :class:`~sklearn.compose.TransformedTargetRegressor` with a
         :class:`~sklearn.preprocessing.StandardScaler` would. The loss and
         ``loss_curve_`` are in standardised units.
+    population_size : int >= 2 or "auto", default="auto"
+        Candidates per generation; "auto" is CMA-ES's ``4 + ⌊3 ln n⌋`` for
+        ``n`` recurrent weights. Only used when ``solver="evolino"``.
+    sigma : float > 0, default=0.1
+        The evolution strategy's initial step size: the standard deviation of
+        the first candidates' weights around the initial (or, with
+        ``warm_start``, the fitted) ones; it adapts afterwards. Only used
+        when ``solver="evolino"``.
 
     Attributes
     ----------
@@ -102,11 +125,15 @@ class LSTMRegressor(RegressorMixin, StreamingMixin, BaseLSTM):
     output_intercept_ : ndarray of shape (n_outputs,)
     n_outputs_ : int
     loss_curve_ : list of float
+        The training loss of each epoch; with ``solver="evolino"``, of each
+        generation's best candidate.
     validation_scores_ : list of float or None
     best_validation_score_ : float or None
     best_loss_ : float or None
     n_iter_ : int
     t_ : int
+        Sequences trained on (with ``solver="evolino"``, sequences run
+        through the network: the training sequences times the candidates).
     n_features_in_ : int
     input_mean_, input_scale_ : ndarray of shape (n_step_features,)
         The standardisation of the inputs.
@@ -156,6 +183,10 @@ class LSTMRegressor(RegressorMixin, StreamingMixin, BaseLSTM):
 
     _parameter_constraints: dict = {
         **BaseLSTM._parameter_constraints,
+        "solver": [StrOptions({"adam", "sgd", "evolino"})],
+        "population_size": [StrOptions({"auto"}),
+                            Interval(Integral, 2, None, closed="left")],
+        "sigma": [Interval(Real, 0, None, closed="neither")],
         "pooling": [StrOptions({"last", "mean", "max"})],
         "steps_per_frame": [StrOptions({"auto"}),
                             Interval(Integral, 1, None, closed="left")],
@@ -175,6 +206,7 @@ class LSTMRegressor(RegressorMixin, StreamingMixin, BaseLSTM):
         beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
         max_grad_norm=1.0, scale_inputs=True, learning_rate="adaptive",
         n_updates_no_change=100, steps_per_frame="auto", scale_targets=True,
+        population_size="auto", sigma=0.1,
     ):
         super().__init__(
             hidden_layer_sizes, bidirectional=bidirectional, cell=cell,
@@ -192,6 +224,8 @@ class LSTMRegressor(RegressorMixin, StreamingMixin, BaseLSTM):
         self.steps_per_frame = steps_per_frame
         self.scale_targets = scale_targets
         self.pooling = pooling
+        self.population_size = population_size
+        self.sigma = sigma
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -209,6 +243,7 @@ class LSTMRegressor(RegressorMixin, StreamingMixin, BaseLSTM):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(EvolinoMixin._is_gradient_solver)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``X`` (no early stopping), from the current weights.

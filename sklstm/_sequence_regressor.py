@@ -1,13 +1,16 @@
 """LSTMSequenceRegressor: real values for every step of every sequence."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import check_array
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseLSTM
+from ._evolino import EvolinoMixin
 from ._products import dot
 from ._sequences import fit_standardizer
 from ._steps import (
@@ -21,7 +24,7 @@ from ._streaming import StreamingMixin
 
 
 class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, StreamingMixin,
-                            BaseLSTM):
+                            EvolinoMixin, BaseLSTM):
     """Sequence-to-sequence regression: real values for every step.
 
     A stack of (by default bidirectional) LSTM layers and a linear layer
@@ -52,8 +55,16 @@ class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, StreamingMixin,
         What the LSTM cells' gates read from the previous step; see
         :class:`LSTMClassifier`.
     dropout : float in [0, 1), default=0.0
-    solver : {"adam", "sgd"}, default="adam"
+    solver : {"adam", "sgd", "evolino"}, default="adam"
+        "evolino" evolves the recurrent weights and solves the per-step
+        output layer by ridge regression on every step's hidden state, as
+        :class:`LSTMRegressor` with ``solver="evolino"`` does on the pooled
+        state (``docs/evolino.rst``): ``max_iter`` counts generations,
+        ``partial_fit`` is not available, and the gradient solvers'
+        parameters are ignored.
     alpha : float, default=1e-4
+        L2 penalty; with ``solver="evolino"``, the ridge penalty of the
+        output layer.
     batch_size : int or "auto", default="auto"
     learning_rate_init : float, default=0.01
     max_iter : int, default=200
@@ -82,6 +93,12 @@ class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, StreamingMixin,
         (``target_mean_``, ``target_scale_``) and map predictions back, as
         :class:`LSTMRegressor` does. The loss and ``loss_curve_`` are in
         standardised units.
+    population_size : int >= 2 or "auto", default="auto"
+        Candidates per generation. Only used when ``solver="evolino"``; see
+        :class:`LSTMRegressor`.
+    sigma : float > 0, default=0.1
+        The evolution strategy's initial step size. Only used when
+        ``solver="evolino"``; see :class:`LSTMRegressor`.
 
     The training parameters mean what they mean in :class:`LSTMClassifier`.
 
@@ -134,6 +151,10 @@ class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, StreamingMixin,
 
     _parameter_constraints: dict = {
         **BaseLSTM._parameter_constraints,
+        "solver": [StrOptions({"adam", "sgd", "evolino"})],
+        "population_size": [StrOptions({"auto"}),
+                            Interval(Integral, 2, None, closed="left")],
+        "sigma": [Interval(Real, 0, None, closed="neither")],
         "scale_targets": ["boolean"],
     }
 
@@ -146,6 +167,7 @@ class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, StreamingMixin,
         early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
         epsilon=1e-8, n_iter_no_change=10, max_grad_norm=1.0, scale_inputs=True,
         learning_rate="adaptive", n_updates_no_change=100, scale_targets=True,
+        population_size="auto", sigma=0.1,
     ):
         super().__init__(
             hidden_layer_sizes, bidirectional=bidirectional, cell=cell,
@@ -161,6 +183,8 @@ class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, StreamingMixin,
             learning_rate=learning_rate, n_updates_no_change=n_updates_no_change,
         )
         self.scale_targets = scale_targets
+        self.population_size = population_size
+        self.sigma = sigma
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -189,6 +213,7 @@ class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, StreamingMixin,
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(EvolinoMixin._is_gradient_solver)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``X`` (no early stopping), from the current weights.

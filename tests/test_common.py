@@ -35,11 +35,28 @@ def _instances():
     # Small networks, enough epochs to pass the checks' accuracy thresholds.
     common = dict(hidden_layer_sizes=(8,), max_iter=60, random_state=0,
                   learning_rate_init=1e-2, n_iter_no_change=5)
+    # solver="evolino": a small population and few generations (CI time);
+    # 32 units give the ridge head enough features for the checks' R² of 0.5
+    # (8 units: 0.42 after 10 generations, 0.48 after 40; 32 units: 0.68)
+    evolino = LSTMRegressor(hidden_layer_sizes=(32,), solver="evolino", max_iter=10,
+                            population_size=6, sigma=0.1, random_state=0)
     return [Estimator(**{**common, **cell}) for cell in CELLS
-            for Estimator in (LSTMClassifier, LSTMRegressor)]
+            for Estimator in (LSTMClassifier, LSTMRegressor)] + [evolino]
+
+
+# solver="evolino" fits the head by weighted ridge regression and weighs the
+# fitness, so weights are copies there, but for the standardisation of the
+# inputs and targets, whose statistics are unweighted (with scale_inputs and
+# scale_targets off the check passes).
+EVOLINO_SAMPLE_WEIGHT_REASON = (
+    "the input and target standardisation use unweighted statistics"
+)
 
 
 def _expected_failed_checks(estimator):
+    if getattr(estimator, "solver", None) == "evolino":
+        return {"check_sample_weight_equivalence_on_dense_data":
+                EVOLINO_SAMPLE_WEIGHT_REASON}
     return {"check_sample_weight_equivalence_on_dense_data": SAMPLE_WEIGHT_REASON}
 
 

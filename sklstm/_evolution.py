@@ -9,7 +9,7 @@ rates of the diagonal are raised by ``(n + 2) / 3``. One implementation serves
 :class:`~sklstm.LSTMSequenceRegressor` and the trainers of reinforcement
 learning that build on it::
 
-    core = EvolutionCore(x0, sigma=0.5, random_state=0)
+    core = EvolutionCore(x0, sigma=0.1, random_state=0)
     for _ in range(n_generations):
         candidates = core.ask()                   # (population_size, n)
         core.tell([loss(x) for x in candidates])  # lower is better
@@ -29,13 +29,33 @@ ellipsoid, condition 10⁶                    1.8e-13       0.92
 Rosenbrock                                  14.8          21.0
 ==========================================  ============  =========
 
-sep-CMA-ES adapts its step size, so it converges linearly where OpenAI-ES
-stalls at the noise floor of its fixed sigma, and it has no learning rate to
-tune per problem; its diagonal learns a scale per coordinate (the
-ellipsoid), which matters when the weights feeding different gates have
-different sensitivities. A generation costs O(population_size · n) either
-way (0.05 ms for these sizes), nothing beside a network's forward pass.
-The figures on the Evolino task are in ``docs/evolino.rst``.
+On the Evolino task (``--evolino``: the 480 recurrent weights of a 10-unit
+LSTM predicting ``sin(0.2 t) + sin(0.311 t)`` one step ahead, each candidate
+scored by the training loss, half the MSE in standardised units, of its
+ridge head; 20 candidates, 150 generations, median of 3 seeds, about 0.8 s a
+run on one core), the loss of the final mean:
+
+=========================================  ==============
+method (sigma, OpenAI-ES's Adam step)      final loss
+=========================================  ==============
+sep-CMA-ES (0.1)                           2.1e-5
+sep-CMA-ES (0.03)                          1.4e-5
+OpenAI-ES (0.1, 0.003)                     2.1e-4
+OpenAI-ES (0.1, 0.01)                      1.5e-4
+OpenAI-ES (0.1, 0.03)                      1.6e-5
+OpenAI-ES (0.1, 0.05)                      2.0e-5
+OpenAI-ES (0.1, 0.1)                       2.4e-5
+OpenAI-ES (0.03, 0.01)                     1.7e-5
+=========================================  ==============
+
+So OpenAI-ES matches sep-CMA-ES there once its Adam step is tuned (a tenth
+of the right one costs a factor of 10), while sep-CMA-ES gets there with no
+learning rate at all: it adapts its step size, so it converges linearly
+where OpenAI-ES stalls at the noise floor of its fixed sigma (the sphere),
+and its diagonal learns a scale per coordinate (the ellipsoid), which
+matters when the weights feeding different gates have different
+sensitivities. A generation costs O(population_size · n) either way (0.05
+ms for the test functions), nothing beside a network's forward pass.
 
 Determinism: the candidates of generation ``g`` come from
 ``numpy.random.default_rng([seed, g])``, so the same seed gives the same run

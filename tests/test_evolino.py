@@ -219,3 +219,30 @@ def test_float32(rng):
 def test_clone_keeps_the_new_parameters():
     reg = clone(evolino(population_size=7, sigma=0.2))
     assert reg.population_size == 7 and reg.sigma == 0.2
+
+
+@pytest.mark.parametrize("cell", [dict(cell="peephole"), dict(cell="gru"),
+                                  dict(recurrent_input="cell"),
+                                  dict(hidden_layer_sizes=(3, 4)),
+                                  dict(pooling="mean"), dict(pooling="max")])
+def test_every_cell_and_pooling(rng, cell):
+    X, y = make_data(rng, n=30)
+    reg = fit(evolino(max_iter=3, **cell), X, y)
+    assert np.isfinite(reg.predict(X)).all()
+    assert reg.best_loss_ == min(reg.loss_curve_)
+    n = sum(a.size for a in reg._fitted_flat()[:-2])  # every recurrent array
+    assert reg._evolution_state["mean"].size == n
+
+
+def test_verbose_prints_a_line_per_generation(rng, capsys):
+    X, y = make_data(rng, n=20)
+    fit(evolino(max_iter=3, verbose=True), X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("Generation    1: loss ")
+
+
+def test_reaching_max_iter_warns(rng):
+    X, y = make_data(rng, n=20)
+    with pytest.warns(ConvergenceWarning, match=r"Evolino: maximum generations "
+                      r"\(2\) reached"):
+        evolino(max_iter=2).fit(X, y)

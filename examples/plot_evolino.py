@@ -33,10 +33,12 @@ example's author could reach hold its first page only, so its figure is not
 quoted here (see the paper's table of superimposed sine waves). The last
 section runs both networks free in the same way, from a washout of steps
 300-399: over the next 300 steps their NRMSE is 0.48 (Evolino) and 0.083
-(Adam). Trained one step ahead, on teacher-forced inputs, Evolino's network
-drifts from the signal within two periods when it reads its own outputs:
-the paper's networks are evolved for the free-running task, which this
-one-step fitness does not select for.
+(Adam). Trained one step ahead, on the true signal as input, Evolino's
+network drifts from the signal within two periods when it reads its own
+outputs: its fitness, the one-step training error, does not select for
+running free (a fitness that does would feed every candidate's outputs back
+step by step, which the estimator's one forward pass per candidate does
+not).
 """
 
 # %%

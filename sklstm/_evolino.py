@@ -107,7 +107,9 @@ class EvolinoProblem:
     def evaluate(self, x):
         """``(loss, coef, intercept)`` of candidate ``x``: its ridge head and
         half the weighted mean squared error of that head (``inf`` when the
-        hidden states are not finite)."""
+        weights or the hidden states are not finite)."""
+        if not np.isfinite(x).all():
+            return np.inf, None, None
         phi = self.features(self.flat(x))
         if not np.isfinite(phi).all():
             return np.inf, None, None
@@ -137,6 +139,11 @@ class EvolinoMixin:
                 "needs every training sequence at once. Use fit (warm_start=True "
                 "continues the evolution), or solver='adam' or 'sgd'.")
         return True
+
+    def _divergence_advice(self, continuing):
+        if self.solver != "evolino":
+            return super()._divergence_advice(continuing)
+        return "lower sigma, or scale the data."
 
     def _make_optimizer(self, flat):
         return None if self.solver == "evolino" else super()._make_optimizer(flat)

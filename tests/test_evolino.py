@@ -246,3 +246,14 @@ def test_reaching_max_iter_warns(rng):
     with pytest.warns(ConvergenceWarning, match=r"Evolino: maximum generations "
                       r"\(2\) reached"):
         evolino(max_iter=2).fit(X, y)
+
+
+def test_no_finite_candidate_raises_and_leaves_the_estimator(rng):
+    X, y = make_data(rng, n=20)
+    reg = fit(evolino(), X, y)
+    coef = reg.output_coef_
+    reg.set_params(sigma=1e308, warm_start=False)
+    with pytest.raises(ValueError, match="lower sigma"), np.errstate(over="ignore",
+                                                                     invalid="ignore"):
+        fit(reg, X, y)
+    assert reg.output_coef_ is coef

@@ -257,3 +257,22 @@ def test_no_finite_candidate_raises_and_leaves_the_estimator(rng):
                                                                      invalid="ignore"):
         fit(reg, X, y)
     assert reg.output_coef_ is coef
+
+
+def test_per_step_early_stopping(rng):
+    X = [rng.normal(size=(int(rng.integers(5, 15)), 1)) for _ in range(40)]
+    y = [np.cumsum(x[:, 0]) / 3 for x in X]
+    reg = fit(evolino(LSTMSequenceRegressor, early_stopping=True, max_iter=6), X, y)
+    assert reg.best_validation_score_ == max(reg.validation_scores_)
+
+
+def test_same_model_on_one_and_two_threads(rng):
+    from threadpoolctl import threadpool_limits
+
+    X, y = make_data(rng)
+    models = []
+    for n_threads in (1, 2):
+        with threadpool_limits(limits=n_threads):
+            models.append(fit(evolino(), X, y))
+    for a, b in zip(*(m._fitted_flat() for m in models)):
+        np.testing.assert_array_equal(a, b)

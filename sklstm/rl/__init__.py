@@ -10,9 +10,10 @@ gymnasium's API without depending on it; :mod:`sklstm.rl.envs` ships the
 T-maze.
 """
 
+from ._evolution_strategy import EvolutionStrategy
 from ._gradient import RecurrentPolicyGradient, policy_gradient
 from ._policy import LSTMPolicy, PolicyState
 from ._rollout import evaluate
 
-__all__ = ["LSTMPolicy", "PolicyState", "RecurrentPolicyGradient", "evaluate",
+__all__ = ["EvolutionStrategy", "LSTMPolicy", "PolicyState", "RecurrentPolicyGradient", "evaluate",
            "policy_gradient"]

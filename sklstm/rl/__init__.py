@@ -15,5 +15,5 @@ from ._gradient import RecurrentPolicyGradient, policy_gradient
 from ._policy import LSTMPolicy, PolicyState
 from ._rollout import evaluate
 
-__all__ = ["EvolutionStrategy", "LSTMPolicy", "PolicyState", "RecurrentPolicyGradient", "evaluate",
-           "policy_gradient"]
+__all__ = ["EvolutionStrategy", "LSTMPolicy", "PolicyState", "RecurrentPolicyGradient",
+           "evaluate", "policy_gradient"]

@@ -34,7 +34,37 @@ def policy_gradient(policy, episodes, gamma=1.0, value_coef=0.5, entropy_coef=0.
     Wierstra et al. 2007). One forward and one backward pass of the packed
     network over all the episodes give every weight's gradient.
 
-    Returns ``(grads, stats)``: ``grads`` in the layout of ``coefs_``.
+    Parameters
+    ----------
+    policy : LSTMPolicy
+        An initialised policy.
+    episodes : Episodes
+        Whole episodes played by the policy (``sklstm.rl._rollout.rollout``).
+    gamma : float, default=1.0
+        The discount of the returns.
+    value_coef, entropy_coef : float
+        Weights of the value head's squared error and of the entropy bonus.
+
+    Returns
+    -------
+    grads : list of ndarray
+        The loss's gradient, in the layout of ``policy.coefs_``.
+    stats : dict
+        ``value_loss``: the value head's mean squared error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.rl import LSTMPolicy, policy_gradient
+    >>> from sklstm.rl._rollout import rollout
+    >>> from sklstm.rl.envs import TMaze, VectorEnv
+    >>> venv = VectorEnv(lambda: TMaze(corridor_length=3), n_envs=8)
+    >>> policy = LSTMPolicy((4,), random_state=0).initialize(
+    ...     venv.observation_space, venv.action_space)
+    >>> episodes = rollout(policy, venv, seed=0, rng=np.random.default_rng(0))
+    >>> grads, stats = policy_gradient(policy, episodes, gamma=0.99)
+    >>> [g.shape for g in grads] == [a.shape for a in policy.coefs_]
+    True
     """
     coefs, n_flat, A = policy.coefs_, policy._n_flat, policy.n_actions_
     network = policy._network()

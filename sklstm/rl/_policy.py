@@ -33,6 +33,19 @@ class PolicyState:
     ----------
     n_envs : int
         The environments whose state it holds, one row each.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklstm.rl import LSTMPolicy
+    >>> from sklstm.rl.envs import TMaze
+    >>> env = TMaze(corridor_length=3)
+    >>> policy = LSTMPolicy((4,), random_state=0).initialize(
+    ...     env.observation_space, env.action_space)
+    >>> actions, state = policy.act(np.zeros((5, 3)))
+    >>> state
+    PolicyState(n_envs=5)
+    >>> actions, state = policy.act(np.zeros((5, 3)), state)  # the next step
     """
 
     def __init__(self, values, n_envs, policy_id):

@@ -14,7 +14,15 @@ __all__ = ["Box", "Discrete"]
 
 
 class Discrete:
-    """The actions ``0, 1, ..., n - 1`` (gymnasium's ``Discrete(n)``)."""
+    """The actions ``0, 1, ..., n - 1`` (gymnasium's ``Discrete(n)``).
+
+    Examples
+    --------
+    >>> from sklstm.rl.envs import Discrete
+    >>> space = Discrete(4)
+    >>> space.contains(3), space.contains(4), space.contains(1.0)
+    (True, False, False)
+    """
 
     def __init__(self, n):
         self.n = int(n)
@@ -38,7 +46,15 @@ class Discrete:
 
 
 class Box:
-    """Real vectors between ``low`` and ``high`` (gymnasium's ``Box``)."""
+    """Real vectors between ``low`` and ``high`` (gymnasium's ``Box``).
+
+    Examples
+    --------
+    >>> from sklstm.rl.envs import Box
+    >>> space = Box(0.0, 1.0, (3,))
+    >>> space.shape, space.contains([0.0, 0.5, 1.0]), space.contains([2.0, 0, 0])
+    ((3,), True, False)
+    """
 
     def __init__(self, low, high, shape, dtype=np.float64):
         self.shape = tuple(shape)

@@ -29,15 +29,18 @@ from sklstm.rl.envs import TMaze
 
 # The settings of the quoted figures, per (task, method).
 SETTINGS = {
-    ("tmaze", "rpg"): dict(hidden=16, rpg=dict(n_envs=32, learning_rate=0.01,
-                                                gamma=1.0)),
-    ("tmaze", "es"): dict(hidden=8, es=dict(n_episodes=16, sigma=0.5)),
-    ("cartpole", "rpg"): dict(hidden=32, rpg=dict(n_envs=32, learning_rate=0.005,
-                                                   gamma=0.99, entropy_coef=0.0)),
-    ("cartpole", "es"): dict(hidden=8, es=dict(n_episodes=8, sigma=0.5)),
+    ("tmaze", "rpg"): dict(hidden=16, forget_bias=3.0,
+                           rpg=dict(n_envs=32, learning_rate=0.01, gamma=0.99)),
+    ("tmaze", "es"): dict(hidden=8, forget_bias=1.0,
+                          es=dict(n_episodes=16, sigma=0.5)),
+    ("cartpole", "rpg"): dict(hidden=32, forget_bias=1.0,
+                              rpg=dict(n_envs=32, learning_rate=0.005, gamma=0.99,
+                                       entropy_coef=0.0, reward_scale=0.01)),
+    ("cartpole", "es"): dict(hidden=8, forget_bias=1.0,
+                             es=dict(n_episodes=8, sigma=0.5)),
 }
 DEFAULT_ITERATIONS = {
-    ("tmaze", "rpg", 50): 1000, ("tmaze", "rpg", 100): 3000,
+    ("tmaze", "rpg", 50): 600, ("tmaze", "rpg", 100): 1500,
     ("tmaze", "es", 50): 300, ("tmaze", "es", 100): 600,
     ("cartpole", "rpg", None): 500, ("cartpole", "es", None): 200,
 }
@@ -75,7 +78,8 @@ def run(task, method, corridor, n_iterations, memory, seed):
             return TMaze(corridor)
     else:
         factory = HiddenVelocities
-    policy = LSTMPolicy((settings["hidden"],), memory=memory)
+    policy = LSTMPolicy((settings["hidden"],), memory=memory,
+                        forget_bias=settings["forget_bias"])
     if method == "rpg":
         est = RecurrentPolicyGradient(policy, n_iterations=n_iterations,
                                       random_state=seed, **settings["rpg"])

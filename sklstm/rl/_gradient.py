@@ -16,7 +16,8 @@ from .envs import VectorEnv
 __all__ = ["RecurrentPolicyGradient", "policy_gradient"]
 
 
-def policy_gradient(policy, episodes, gamma=1.0, value_coef=0.5, entropy_coef=0.0):
+def policy_gradient(policy, episodes, gamma=1.0, value_coef=0.5, entropy_coef=0.0,
+                    reward_scale=1.0):
     """The gradient of the training loss over a batch of episodes.
 
     The loss, over ``N`` episodes, is::
@@ -44,6 +45,8 @@ def policy_gradient(policy, episodes, gamma=1.0, value_coef=0.5, entropy_coef=0.
         The discount of the returns.
     value_coef, entropy_coef : float
         Weights of the value head's squared error and of the entropy bonus.
+    reward_scale : float, default=1.0
+        The rewards are multiplied by it before the returns are taken.
 
     Returns
     -------
@@ -75,7 +78,7 @@ def policy_gradient(policy, episodes, gamma=1.0, value_coef=0.5, entropy_coef=0.
     X = np.ascontiguousarray(episodes.observations[rows])
     outputs, memory = network.forward(flat, plan, X, rng=np.random.default_rng(0))
     out = outputs.rows
-    returns = discounted_returns(episodes, gamma)[rows]
+    returns = reward_scale * discounted_returns(episodes, gamma)[rows]
     values = out[:, A]
     advantages = returns - values
     d = np.zeros_like(out)
@@ -136,6 +139,10 @@ class RecurrentPolicyGradient(BaseEstimator):
         Weight of the policy's entropy bonus (exploration).
     max_grad_norm : float or None, default=1.0
         The global norm the gradient is clipped to; None: no clipping.
+    reward_scale : float, default=1.0
+        Rewards are multiplied by it for training (not in ``history_``), so
+        that returns stay near 1 where the value head can follow them, e.g.
+        0.01 for CartPole's returns of hundreds.
     max_episode_steps : int, default=1000
         Steps after which an episode is cut.
     random_state : int, RandomState instance or None, default=None
@@ -187,6 +194,7 @@ class RecurrentPolicyGradient(BaseEstimator):
         "value_coef": [Interval(Real, 0, None, closed="left")],
         "entropy_coef": [Interval(Real, 0, None, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "reward_scale": [Interval(Real, 0, None, closed="neither")],
         "max_episode_steps": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -194,8 +202,8 @@ class RecurrentPolicyGradient(BaseEstimator):
 
     def __init__(self, policy=None, *, n_iterations=100, n_envs=32,
                  learning_rate=0.01, gamma=0.99, value_coef=0.5, entropy_coef=0.01,
-                 max_grad_norm=1.0, max_episode_steps=1000, random_state=None,
-                 verbose=0):
+                 max_grad_norm=1.0, reward_scale=1.0, max_episode_steps=1000,
+                 random_state=None, verbose=0):
         self.policy = policy
         self.n_iterations = n_iterations
         self.n_envs = n_envs
@@ -204,6 +212,7 @@ class RecurrentPolicyGradient(BaseEstimator):
         self.value_coef = value_coef
         self.entropy_coef = entropy_coef
         self.max_grad_norm = max_grad_norm
+        self.reward_scale = reward_scale
         self.max_episode_steps = max_episode_steps
         self.random_state = random_state
         self.verbose = verbose
@@ -236,7 +245,8 @@ class RecurrentPolicyGradient(BaseEstimator):
             episodes = rollout(policy, venv, rs.randint(2**31), rng,
                                max_steps=self.max_episode_steps)
             grads, stats = policy_gradient(policy, episodes, self.gamma,
-                                           self.value_coef, self.entropy_coef)
+                                           self.value_coef, self.entropy_coef,
+                                           self.reward_scale)
             norm = clip_by_global_norm(grads, self.max_grad_norm)
             if not np.isfinite(norm):
                 raise ValueError(

@@ -357,3 +357,21 @@ def test_verbose_prints_the_return_per_iteration(capsys):
     assert lines[0].startswith("Iteration 1, mean return = ")
     assert lines[2].startswith("Generation 1, mean return = ")
     assert len(lines) == 4
+
+
+def test_gymnasium_environments_work_as_they_are():
+    """A gymnasium environment (with its own spaces) trains and evaluates;
+    skipped without gymnasium, an optional test dependency."""
+    gymnasium = pytest.importorskip("gymnasium")
+
+    def make():
+        return gymnasium.make("CartPole-v1")
+
+    est = RecurrentPolicyGradient(LSTMPolicy((4,)), n_iterations=2, n_envs=4,
+                                  reward_scale=0.01, random_state=0).fit(make)
+    assert est.policy_.n_observations_ == 4 and est.policy_.n_actions_ == 2
+    scores = evaluate(est.policy_, make, n_episodes=4)
+    assert scores["mean_return"] >= 8 and np.isnan(scores["success_rate"])
+    es = EvolutionStrategy(LSTMPolicy((2,)), n_iterations=2, n_episodes=2,
+                           random_state=0).fit(make)
+    assert len(es.history_["best_return"]) == 2

@@ -375,3 +375,23 @@ def test_gymnasium_environments_work_as_they_are():
     es = EvolutionStrategy(LSTMPolicy((2,)), n_iterations=2, n_episodes=2,
                            random_state=0).fit(make)
     assert len(es.history_["best_return"]) == 2
+
+
+def test_the_tmaze_example_runs_in_a_short_form(monkeypatch, capsys):
+    """examples/plot_tmaze.py with a corridor of 3 and a few iterations (the
+    gallery runs it in full)."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[1] / "examples" /
+              "plot_tmaze.py").read_text()
+    short = source.replace("corridor = 20", "corridor = 3")
+    short = short.replace("n_iterations=400", "n_iterations=5")
+    short = short.replace("n_iterations=120", "n_iterations=3")
+    assert short.count("n_iterations=5") == 2 and "corridor = 3" in short
+    monkeypatch.setattr("matplotlib.pyplot.show", lambda: None)
+    exec(compile(short, "plot_tmaze.py", "exec"), {"__name__": "__main__"})
+    assert capsys.readouterr().out.count("right turns") == 3

@@ -132,13 +132,15 @@ def _policy(env, **kwargs):
                                                  env.action_space)
 
 
+@pytest.mark.parametrize("sizes", [(3,), (3, 2)], ids=["one-layer", "two-layers"])
 @pytest.mark.parametrize("cell", ["lstm", "peephole", "gru"])
 @pytest.mark.parametrize("memory", [True, False])
-def test_acting_step_by_step_matches_the_training_pass(cell, memory):
+def test_acting_step_by_step_matches_the_training_pass(cell, memory, sizes):
     """The compiled step of a rollout gives the outputs of the packed
     forward pass over the whole episodes (with memory), or over every step
     alone (without)."""
-    policy = _policy(TMaze(4), cell=cell, memory=memory)
+    policy = LSTMPolicy(sizes, cell=cell, memory=memory, random_state=0)
+    policy.initialize(TMaze(4).observation_space, TMaze(4).action_space)
     venv = VectorEnv(lambda: TMaze(4, max_episode_steps=7), 5)
     episodes = rollout(policy, venv, 0, np.random.default_rng(0))
     plan = policy._plan(episodes.lengths)
@@ -346,6 +348,18 @@ def test_clone_and_get_params(Estimator):
         Estimator(n_iterations=0).fit(lambda: TMaze(2))
     with pytest.raises(InvalidParameterError, match="cell"):
         Estimator(LSTMPolicy(cell="rnn"), n_iterations=1).fit(lambda: TMaze(2))
+
+
+def test_pickle_keeps_the_policy():
+    import pickle
+
+    est = RecurrentPolicyGradient(LSTMPolicy((3,)), n_iterations=2, n_envs=4,
+                                  random_state=0).fit(lambda: TMaze(3))
+    obs = np.array([[0.0, 1, 1], [1.0, 1, 0]])
+    before, _ = est.policy_.act(obs, random_state=0)
+    loaded = pickle.loads(pickle.dumps(est))
+    after, _ = loaded.policy_.act(obs, random_state=0)
+    np.testing.assert_array_equal(before, after)
 
 
 def test_verbose_prints_the_return_per_iteration(capsys):

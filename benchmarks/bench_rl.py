@@ -94,7 +94,9 @@ def run(task, method, corridor, n_iterations, memory, seed):
     return {"task": task, "method": method, "corridor": corridor, "memory": memory,
             "n_iterations": n_iterations, "seed": seed,
             "fit_time_s": round(fit_time, 2),
-            "test_success_rate": scores["success_rate"],
+            # None (JSON's null) where the environment has no success
+            "test_success_rate": (None if np.isnan(scores["success_rate"])
+                                  else scores["success_rate"]),
             "test_mean_return": round(scores["mean_return"], 3),
             "train_return_first": round(history[0], 3),
             "train_return_last": round(history[-1], 3),

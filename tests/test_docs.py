@@ -26,6 +26,8 @@ PUBLIC_MODULES = [
     "sklstm.metrics",
     "sklstm.io",
     "sklstm.onnx",
+    "sklstm.rl",
+    "sklstm.rl.envs",
 ]
 
 API_RST = Path(__file__).resolve().parents[1] / "docs" / "api.rst"

@@ -303,25 +303,7 @@ class LSTMClassifier(ClassifierMixin, StreamingMixin, BaseLSTM):
         -------
         self : LSTMClassifier
         """
-        if not hasattr(self, "classes_") and classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit.")
-        if (classes is not None and hasattr(self, "classes_")
-                and not np.array_equal(self.classes_, unique_labels(classes))):
-            # the check and message of scikit-learn's _check_partial_fit_first_call
-            raise ValueError(
-                f"`classes={classes!r}` is not the same as on last call to "
-                f"partial_fit, was: {self.classes_!r}. The classes are fixed by the "
-                "first call (or by fit): pass the same ones, or none."
-            )
-        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
-            raise ValueError(
-                "class_weight='balanced' is not supported for partial_fit: each call "
-                "would weigh the classes by their frequencies in its own batch. "
-                "Compute the weights once with sklearn.utils.class_weight."
-                "compute_class_weight('balanced', classes=classes, y=y), on the "
-                "whole training target or a large enough sample of it, and pass "
-                "them as class_weight=dict(zip(classes, weights))."
-            )
+        check_partial_fit_call(self, classes)
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     @classmethod
@@ -550,3 +532,28 @@ def sorted_head(coef, intercept, classes):
     sorted_coef[rows], sorted_intercept[rows] = coef, intercept
     return encoder, sorted_coef, sorted_intercept
 
+
+def check_partial_fit_call(est, classes, all_labels="y"):
+    """Refuse a ``partial_fit`` call of a classifier ``est`` whose ``classes``
+    are missing on the first call or differ from the fitted ones, or whose
+    ``class_weight`` is "balanced"; ``all_labels`` is the expression of every
+    training label, for the message."""
+    if not hasattr(est, "classes_") and classes is None:
+        raise ValueError("classes must be passed on the first call to partial_fit.")
+    if (classes is not None and hasattr(est, "classes_")
+            and not np.array_equal(est.classes_, unique_labels(classes))):
+        # the check and message of scikit-learn's _check_partial_fit_first_call
+        raise ValueError(
+            f"`classes={classes!r}` is not the same as on last call to "
+            f"partial_fit, was: {est.classes_!r}. The classes are fixed by the "
+            "first call (or by fit): pass the same ones, or none."
+        )
+    if isinstance(est.class_weight, str) and est.class_weight == "balanced":
+        raise ValueError(
+            "class_weight='balanced' is not supported for partial_fit: each call "
+            "would weigh the classes by their frequencies in its own batch. "
+            "Compute the weights once with sklearn.utils.class_weight."
+            f"compute_class_weight('balanced', classes=classes, y={all_labels}), on "
+            "the whole training target or a large enough sample of it, and pass "
+            "them as class_weight=dict(zip(classes, weights))."
+        )

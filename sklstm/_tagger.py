@@ -7,10 +7,10 @@ from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.multiclass import check_classification_targets
 
 from ._base import BaseLSTM, log_softmax
-from ._classifier import sorted_head
+from ._classifier import check_partial_fit_call, sorted_head
 from ._products import dot
 from ._steps import (
     PerStepMixin,
@@ -260,22 +260,7 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, StreamingMixin, BaseLSTM):
         -------
         self : LSTMTagger
         """
-        if not hasattr(self, "classes_") and classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit.")
-        if (classes is not None and hasattr(self, "classes_")
-                and not np.array_equal(self.classes_, unique_labels(classes))):
-            raise ValueError(
-                f"`classes={classes!r}` is not the same as on last call to "
-                f"partial_fit, was: {self.classes_!r}. The classes are fixed by the "
-                "first call (or by fit): pass the same ones, or none.")
-        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
-            raise ValueError(
-                "class_weight='balanced' is not supported for partial_fit: each call "
-                "would weigh the classes by their frequencies in its own batch. "
-                "Compute the weights once, over the steps of the whole training "
-                "target, with sklearn.utils.class_weight.compute_class_weight("
-                "'balanced', classes=classes, y=np.concatenate(y)), and pass them as "
-                "class_weight=dict(zip(classes, weights)).")
+        check_partial_fit_call(self, classes, all_labels="np.concatenate(y)")
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     @classmethod

@@ -111,6 +111,19 @@ def auto_batch_size(n):
     return max(1, min(32, -(-n // _AUTO_MIN_BATCHES)))
 
 
+def check_hidden_sizes(hidden_layer_sizes):
+    """``hidden_layer_sizes`` as a list of positive ints, or a ValueError."""
+    sizes = hidden_layer_sizes
+    sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+    if not sizes or any(not isinstance(s, Integral) or isinstance(s, bool)
+                        or s < 1 for s in sizes):
+        raise ValueError(
+            f"hidden_layer_sizes must be a positive integer or a non-empty "
+            f"sequence of them; got {hidden_layer_sizes!r}."
+        )
+    return sizes
+
+
 class _Diverged(ValueError):
     """The loss or the weights of a training call became non-finite; the fit
     recipe adds the advice that applies to the call."""
@@ -285,15 +298,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         super()._validate_params()
 
     def _hidden_sizes(self):
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if not sizes or any(not isinstance(s, Integral) or isinstance(s, bool)
-                            or s < 1 for s in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must be a positive integer or a non-empty "
-                f"sequence of them; got {self.hidden_layer_sizes!r}."
-            )
-        return sizes
+        return check_hidden_sizes(self.hidden_layer_sizes)
 
     # The parameters that define the function the network computes: fit
     # records them (``_fitted_structure``), predicting reads the record, and

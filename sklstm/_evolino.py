@@ -17,15 +17,26 @@ the gradient solvers' loss); each candidate costs one forward pass over all
 of them, in the batches of a prediction pass (the kernels run the time loop).
 """
 
+from numbers import Integral, Real
+
 import numpy as np
 from sklearn.metrics import r2_score
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import _Diverged, pass_batches
 from ._evolution import EvolutionCore, default_population_size
 from ._schedule import PlateauSchedule
 from ._steps import pack_targets
 
-__all__ = ["EvolinoMixin", "EvolinoProblem", "ridge_head"]
+__all__ = ["EVOLINO_CONSTRAINTS", "EvolinoMixin", "EvolinoProblem", "ridge_head"]
+
+#: The parameters ``solver="evolino"`` adds to a regressor's constraints.
+EVOLINO_CONSTRAINTS = {
+    "solver": [StrOptions({"adam", "sgd", "evolino"})],
+    "population_size": [StrOptions({"auto"}),
+                        Interval(Integral, 2, None, closed="left")],
+    "sigma": [Interval(Real, 0, None, closed="neither")],
+}
 
 
 def ridge_head(features, targets, weights, alpha):

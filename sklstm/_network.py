@@ -18,6 +18,7 @@ import numpy as np
 from ._packing import PackedPlan
 from ._products import matmul
 from .functional import (
+    _GRU,
     _gru_packed,
     _gru_packed_backward,
     _gru_packed_states,
@@ -172,6 +173,8 @@ class GRUCell:
     # computes PyTorch's candidate, r ⊙ (U_n h + b_hn) (0 is another cell).
     onnx_op = "GRU"
     onnx_gates = (1, 0, 2)
+    # the kernels' flags, as LSTMCell.kind (the compiled step reads them)
+    kind = _GRU
 
     def shapes(self, n_in, H):
         return [(3 * H, n_in), (3 * H, H), (3 * H,), (3 * H,)]

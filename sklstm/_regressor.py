@@ -1,6 +1,6 @@
 """LSTMRegressor: real values per sequence."""
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
@@ -10,13 +10,48 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseLSTM
-from ._evolino import EvolinoMixin
+from ._evolino import EVOLINO_CONSTRAINTS, EvolinoMixin
 from ._products import dot
 from ._sequences import fit_standardizer
 from ._streaming import StreamingMixin
 
 
-class LSTMRegressor(RegressorMixin, StreamingMixin, EvolinoMixin, BaseLSTM):
+class ScaledTargetsMixin:
+    """The regressors' target map: each output standardised with the training
+    targets' mean and standard deviation (``scale_targets``), predictions
+    mapped back, and the identity map of a model read from weights."""
+
+    def _fit_target_map(self, y):
+        """Per-output ``(mean, scale)`` that standardise the targets, or (0, 1)."""
+        if not self.scale_targets:
+            return np.zeros(y.shape[1]), np.ones(y.shape[1])
+        return fit_standardizer(y)
+
+    def _targets_from_weights(self, coef, intercept, n_outputs=None):
+        if n_outputs is not None and (
+                not isinstance(n_outputs, Integral) or isinstance(n_outputs, bool)
+                or n_outputs != coef.shape[0]):
+            raise ValueError(
+                f"n_outputs={n_outputs!r}, but head.weight has {coef.shape[0]} rows, "
+                "one per output; pass the weights of that head, or leave n_outputs "
+                "out.")
+        self.n_outputs_ = coef.shape[0]
+        self._y_1d = self.n_outputs_ == 1
+        self.target_mean_ = np.zeros(self.n_outputs_)
+        self.target_scale_ = np.ones(self.n_outputs_)
+        return coef, intercept
+
+    def _predictions_from_decision(self, decision):
+        """The head's outputs ``decision`` in the units of the targets (1-D for a
+        model fitted on 1-D ``y``, per sequence or per step); predict and
+        streaming alike."""
+        pred = decision * self.target_scale_.astype(decision.dtype) + \
+            self.target_mean_.astype(decision.dtype)
+        return pred[..., 0] if self._y_1d else pred
+
+
+class LSTMRegressor(RegressorMixin, ScaledTargetsMixin, StreamingMixin, EvolinoMixin,
+                    BaseLSTM):
     """Sequence regressor: a stack of LSTM layers followed by a linear layer.
 
     Each sequence gets one value (or ``n_outputs`` values). The last LSTM
@@ -183,10 +218,7 @@ class LSTMRegressor(RegressorMixin, StreamingMixin, EvolinoMixin, BaseLSTM):
 
     _parameter_constraints: dict = {
         **BaseLSTM._parameter_constraints,
-        "solver": [StrOptions({"adam", "sgd", "evolino"})],
-        "population_size": [StrOptions({"auto"}),
-                            Interval(Integral, 2, None, closed="left")],
-        "sigma": [Interval(Real, 0, None, closed="neither")],
+        **EVOLINO_CONSTRAINTS,
         "pooling": [StrOptions({"last", "mean", "max"})],
         "steps_per_frame": [StrOptions({"auto"}),
                             Interval(Integral, 1, None, closed="left")],
@@ -320,20 +352,6 @@ class LSTMRegressor(RegressorMixin, StreamingMixin, EvolinoMixin, BaseLSTM):
         """
         return cls._from_weights(weights, params, n_outputs=n_outputs)
 
-    def _targets_from_weights(self, coef, intercept, n_outputs=None):
-        if n_outputs is not None and (
-                not isinstance(n_outputs, Integral) or isinstance(n_outputs, bool)
-                or n_outputs != coef.shape[0]):
-            raise ValueError(
-                f"n_outputs={n_outputs!r}, but head.weight has {coef.shape[0]} rows, "
-                "one per output; pass the weights of that head, or leave n_outputs "
-                "out.")
-        self.n_outputs_ = coef.shape[0]
-        self._y_1d = self.n_outputs_ == 1
-        self.target_mean_ = np.zeros(self.n_outputs_)
-        self.target_scale_ = np.ones(self.n_outputs_)
-        return coef, intercept
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
@@ -355,12 +373,6 @@ class LSTMRegressor(RegressorMixin, StreamingMixin, EvolinoMixin, BaseLSTM):
                 f"y has {y.shape[1]} outputs but the model has {self.n_outputs_}."
             )
         return (y - self.target_mean_) / self.target_scale_, self.n_outputs_
-
-    def _fit_target_map(self, y):
-        """Per-output ``(mean, scale)`` that standardise the targets, or (0, 1)."""
-        if not self.scale_targets:
-            return np.zeros(y.shape[1]), np.ones(y.shape[1])
-        return fit_standardizer(y)
 
     def _loss(self, pred, Y, weights, lengths):
         diff = pred - Y.astype(pred.dtype)
@@ -386,10 +398,3 @@ class LSTMRegressor(RegressorMixin, StreamingMixin, EvolinoMixin, BaseLSTM):
         """
         return self._predictions_from_decision(
             self._decision(self._read_predict_input(X)))
-
-    def _predictions_from_decision(self, decision):
-        """The head's outputs ``decision`` in the units of the targets (1-D for a
-        model fitted on 1-D ``y``); predict and streaming alike."""
-        pred = decision * self.target_scale_.astype(decision.dtype) + \
-            self.target_mean_.astype(decision.dtype)
-        return pred[:, 0] if self._y_1d else pred

@@ -1,18 +1,16 @@
 """LSTMSequenceRegressor: real values for every step of every sequence."""
 
-from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import check_array
 from sklearn.utils._available_if import available_if
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseLSTM
-from ._evolino import EvolinoMixin
+from ._evolino import EVOLINO_CONSTRAINTS, EvolinoMixin
 from ._products import dot
-from ._sequences import fit_standardizer
+from ._regressor import ScaledTargetsMixin
 from ._steps import (
     PerStepMixin,
     check_step_lengths,
@@ -23,8 +21,8 @@ from ._steps import (
 from ._streaming import StreamingMixin
 
 
-class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, StreamingMixin,
-                            EvolinoMixin, BaseLSTM):
+class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, ScaledTargetsMixin,
+                            StreamingMixin, EvolinoMixin, BaseLSTM):
     """Sequence-to-sequence regression: real values for every step.
 
     A stack of (by default bidirectional) LSTM layers and a linear layer
@@ -151,10 +149,7 @@ class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, StreamingMixin,
 
     _parameter_constraints: dict = {
         **BaseLSTM._parameter_constraints,
-        "solver": [StrOptions({"adam", "sgd", "evolino"})],
-        "population_size": [StrOptions({"auto"}),
-                            Interval(Integral, 2, None, closed="left")],
-        "sigma": [Interval(Real, 0, None, closed="neither")],
+        **EVOLINO_CONSTRAINTS,
         "scale_targets": ["boolean"],
     }
 
@@ -278,20 +273,6 @@ class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, StreamingMixin,
         """
         return cls._from_weights(weights, params, n_outputs=n_outputs)
 
-    def _targets_from_weights(self, coef, intercept, n_outputs=None):
-        if n_outputs is not None and (
-                not isinstance(n_outputs, Integral) or isinstance(n_outputs, bool)
-                or n_outputs != coef.shape[0]):
-            raise ValueError(
-                f"n_outputs={n_outputs!r}, but head.weight has {coef.shape[0]} rows, "
-                "one per output; pass the weights of that head, or leave n_outputs "
-                "out.")
-        self.n_outputs_ = coef.shape[0]
-        self._y_1d = self.n_outputs_ == 1
-        self.target_mean_ = np.zeros(self.n_outputs_)
-        self.target_scale_ = np.ones(self.n_outputs_)
-        return coef, intercept
-
     # --- targets -----------------------------------------------------------------
 
     def _target_array(self, y):
@@ -318,12 +299,8 @@ class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, StreamingMixin,
         if first_call:
             self.n_outputs_ = n_outputs
             self._y_1d = ndims == {1}
-            every = np.concatenate(parts)
-            if self.scale_targets and every.shape[0]:
-                self.target_mean_, self.target_scale_ = fit_standardizer(every)
-            else:
-                self.target_mean_ = np.zeros(n_outputs)
-                self.target_scale_ = np.ones(n_outputs)
+            self.target_mean_, self.target_scale_ = self._fit_target_map(
+                np.concatenate(parts))
         elif n_outputs != self.n_outputs_:
             raise ValueError(
                 f"y has {n_outputs} outputs per step but the model has "
@@ -354,11 +331,6 @@ class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, StreamingMixin,
         return r2_score(np.concatenate(list(Y)), self._step_rows(network, flat, seqs))
 
     # --- prediction --------------------------------------------------------------
-
-    def _predictions_from_decision(self, decision):
-        pred = decision * self.target_scale_.astype(decision.dtype) \
-            + self.target_mean_.astype(decision.dtype)
-        return pred[..., 0] if self._y_1d else pred
 
     def predict(self, X):
         """Predicted values of every step of each sequence.

@@ -23,40 +23,50 @@ import numpy as np
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .functional import _GRU, _POOL_CODES, _network_step, _pack_step_layers
+from .functional import _POOL_CODES, _network_step, _pack_step_layers
 
 __all__ = ["Stream", "StreamingMixin"]
 
 
-class _StreamModel:
+class StepWeights:
+    """A unidirectional network's weights packed for the compiled step
+    (``_core._step.network_step``), in ``dtype``: what a :class:`Stream` and
+    an :class:`~sklstm.rl.LSTMPolicy` step with. ``recurrent`` is the
+    network's ``recurrent[layer][direction]`` arrays, ``coef`` and
+    ``intercept`` its head."""
+
+    def __init__(self, network, recurrent, coef, intercept, dtype):
+        self.dtype = np.dtype(dtype)
+        self.weights, self.layout = _pack_step_layers(
+            [(network.cell.kind, layer[0]) for layer in recurrent], self.dtype)
+        self.hidden_sizes = [int(H) for H in network.hidden_sizes]
+        self.coef = np.ascontiguousarray(coef, dtype=self.dtype)
+        self.intercept = np.ascontiguousarray(intercept, dtype=self.dtype)
+        # per stream: h and c of every layer, then the pooling accumulator
+        self.state_size = 2 * sum(self.hidden_sizes) + self.hidden_sizes[-1]
+
+
+class _StreamModel(StepWeights):
     """What every stream of one fitted model shares, read-only: the packed
     weights, the head and the input map, in the precision of the weights."""
 
     def __init__(self, estimator):
-        network = estimator._fitted_network()
         recurrent = estimator.recurrent_params_
-        self.dtype = np.dtype(recurrent[0][0][0].dtype)
-        if self.dtype not in (np.float32, np.float64):
-            self.dtype = np.dtype(np.float64)
-        kind = _GRU if not hasattr(network.cell, "kind") else network.cell.kind
-        self.weights, self.layout = _pack_step_layers(
-            [(kind, layer[0]) for layer in recurrent], self.dtype)
-        self.hidden_sizes = [int(H) for H in network.hidden_sizes]
+        dtype = np.dtype(recurrent[0][0][0].dtype)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.dtype(np.float64)
+        super().__init__(estimator._fitted_network(), recurrent,
+                         estimator.output_coef_, estimator.output_intercept_, dtype)
         if type(estimator)._per_step:
             pooling = "last"
         else:
             pooling = estimator._fitted_structure.get("pooling", "last")
         self.pooling = pooling
         self.pool_code = _POOL_CODES[pooling]
-        self.coef = np.ascontiguousarray(estimator.output_coef_, dtype=self.dtype)
-        self.intercept = np.ascontiguousarray(estimator.output_intercept_,
-                                              dtype=self.dtype)
         self.mean = np.ascontiguousarray(estimator.input_mean_, dtype=np.float64)
         self.scale = np.ascontiguousarray(estimator.input_scale_, dtype=np.float64)
         self.n_features = int(estimator._n_step_features)
         self.steps_per_frame = int(estimator.steps_per_frame_)
-        # per stream: h and c of every layer, then the pooling accumulator
-        self.state_size = 2 * sum(self.hidden_sizes) + self.hidden_sizes[-1]
         # a shallow copy: the fitted attributes as they are now (a refit
         # assigns new ones), for the estimator's conversion hooks
         self.estimator = copy.copy(estimator)

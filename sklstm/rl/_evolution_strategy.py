@@ -4,14 +4,11 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
-from sklearn.utils import check_random_state
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import HasMethods, Interval
 
 from .._evolution import EvolutionCore
-from ._policy import LSTMPolicy
-from ._rollout import episode_returns, rollout
-from .envs import VectorEnv
+from ._rollout import episode_returns, rollout, start_training
 
 __all__ = ["EvolutionStrategy"]
 
@@ -136,11 +133,7 @@ class EvolutionStrategy(BaseEstimator):
         self : EvolutionStrategy
         """
         self._validate_params()
-        rs = check_random_state(self.random_state)
-        venv = VectorEnv(env_factory, self.n_episodes)
-        policy = clone(self.policy if self.policy is not None else LSTMPolicy())
-        policy.initialize(venv.observation_space, venv.action_space,
-                          random_state=rs.randint(2**31))
+        rs, venv, policy = start_training(self, env_factory, self.n_episodes)
         core = EvolutionCore(_vector(policy), sigma=self.sigma,
                              population_size=self.population_size,
                              random_state=rs.randint(2**31), maximize=True)

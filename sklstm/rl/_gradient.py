@@ -4,14 +4,12 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
-from sklearn.utils import check_random_state
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import HasMethods, Interval
 
 from .._optimizers import AdamOptimizer, clip_by_global_norm
-from ._policy import LSTMPolicy, _softmax
-from ._rollout import discounted_returns, episode_returns, rollout
-from .envs import VectorEnv
+from ._policy import _softmax
+from ._rollout import discounted_returns, episode_returns, rollout, start_training
 
 __all__ = ["RecurrentPolicyGradient", "policy_gradient"]
 
@@ -84,7 +82,7 @@ def policy_gradient(policy, episodes, gamma=1.0, value_coef=0.5, entropy_coef=0.
     d = np.zeros_like(out)
     if policy.action_kind_ == "discrete":
         actions = episodes.actions[rows].astype(np.intp)
-        p = _softmax(out[:, :A].copy())
+        p = _softmax(out[:, :A])
         d[:, :A] = p
         d[np.arange(p.shape[0]), actions] -= 1        # p - onehot
         d[:, :A] *= advantages[:, None]
@@ -231,11 +229,7 @@ class RecurrentPolicyGradient(BaseEstimator):
         self : RecurrentPolicyGradient
         """
         self._validate_params()
-        rs = check_random_state(self.random_state)
-        venv = VectorEnv(env_factory, self.n_envs)
-        policy = clone(self.policy if self.policy is not None else LSTMPolicy())
-        policy.initialize(venv.observation_space, venv.action_space,
-                          random_state=rs.randint(2**31))
+        rs, venv, policy = start_training(self, env_factory, self.n_envs)
         rng = np.random.default_rng(rs.randint(2**31))
         optimizer = AdamOptimizer(policy.coefs_, self.learning_rate)
         history = {k: [] for k in ("mean_return", "mean_length", "success_rate",

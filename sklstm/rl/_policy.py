@@ -10,14 +10,17 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._base import check_hidden_sizes
 from .._network import Network, StepHead, make_cell
 from .._packing import PackedPlan
-from ..functional import _GRU, _POOL_CODES, _network_step, _pack_step_layers
+from .._streaming import StepWeights
+from ..functional import _POOL_CODES, _network_step
 
 __all__ = ["LSTMPolicy", "PolicyState"]
 
 
 def _softmax(z):
+    """The softmax of the rows of ``z``, in a new array."""
     z = z - z.max(axis=1, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=1, keepdims=True)
@@ -57,24 +60,17 @@ class PolicyState:
         return f"PolicyState(n_envs={self.n_envs})"
 
 
-class _Stepper:
+class _Stepper(StepWeights):
     """The policy's weights packed for the compiled step, and its buffers for
     ``n`` rows; what a rollout uses, one step of every environment per call."""
 
     def __init__(self, policy):
         network = policy._network()
         recurrent, coef, intercept = network.split(policy.coefs_[:policy._n_flat])
-        cell = network.cell
-        kind = _GRU if not hasattr(cell, "kind") else cell.kind
-        self.weights, self.layout = _pack_step_layers(
-            [(kind, layer[0]) for layer in recurrent], np.float64)
-        self.hidden_sizes = list(network.hidden_sizes)
-        self.coef = np.ascontiguousarray(coef, dtype=np.float64)
-        self.intercept = np.ascontiguousarray(intercept, dtype=np.float64)
+        super().__init__(network, recurrent, coef, intercept, np.float64)
         self.n_features = policy.n_observations_
         self.mean = np.zeros(self.n_features)
         self.scale = np.ones(self.n_features)
-        self.state_size = 2 * sum(self.hidden_sizes) + self.hidden_sizes[-1]
         self.memory = policy.memory
         self._n = None
 
@@ -216,14 +212,7 @@ class LSTMPolicy(BaseEstimator):
     # --- building ------------------------------------------------------------------
 
     def _hidden_sizes(self):
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if not sizes or any(not isinstance(s, Integral) or isinstance(s, bool)
-                            or s < 1 for s in sizes):
-            raise ValueError("hidden_layer_sizes must be a positive integer or a "
-                             "non-empty sequence of them; got "
-                             f"{self.hidden_layer_sizes!r}.")
-        return sizes
+        return check_hidden_sizes(self.hidden_layer_sizes)
 
     def _network(self):
         return Network(make_cell(self.cell), self._hidden_sizes(), 1, StepHead())
@@ -311,7 +300,7 @@ class LSTMPolicy(BaseEstimator):
             logits = outputs[:, :A]
             if deterministic:
                 return logits.argmax(axis=1)
-            p = _softmax(logits.copy())
+            p = _softmax(logits)
             u = rng.random((p.shape[0], 1))
             return np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), A - 1)
         mean = outputs[:, :A]

@@ -3,7 +3,11 @@
 from collections import namedtuple
 
 import numpy as np
+from scipy.signal import lfilter
+from sklearn.base import clone
+from sklearn.utils import check_random_state
 
+from ._policy import LSTMPolicy
 from .envs import VectorEnv
 
 __all__ = ["Episodes", "evaluate", "rollout"]
@@ -57,18 +61,19 @@ def episode_returns(episodes):
 
 
 def discounted_returns(episodes, gamma):
-    """``G_t = sum_k gamma^k r_{t+k}`` within each episode, back to back: one
-    product of the padded rewards with the ``(T, T)`` matrix of discounts."""
+    """``G_t = r_t + gamma G_{t+1}`` within each episode, back to back: one
+    first-order filter run backwards along each padded episode (time and
+    memory linear in the episodes' lengths)."""
     lengths, starts = episodes.lengths, episodes.starts
     n, T = lengths.size, int(lengths.max())
     step = np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
     episode = np.repeat(np.arange(n), lengths)
-    padded = np.zeros((n, T))
-    padded[episode, step] = episodes.rewards
-    k = np.arange(T)
-    lag = k[:, None] - k[None, :]                     # [k, t] = k - t
-    discounts = np.where(lag >= 0, float(gamma) ** np.maximum(lag, 0), 0.0)
-    return (padded @ discounts)[episode, step]
+    # reversed in time, each episode's last step first; zeros past its end
+    # come first and add nothing
+    reversed_rewards = np.zeros((n, T))
+    reversed_rewards[episode, T - 1 - step] = episodes.rewards
+    returns = lfilter([1.0], [1.0, -float(gamma)], reversed_rewards, axis=1)
+    return returns[episode, T - 1 - step]
 
 
 def evaluate(policy, env_factory, n_episodes=100, *, deterministic=True, seed=0,
@@ -126,3 +131,16 @@ def evaluate(policy, env_factory, n_episodes=100, *, deterministic=True, seed=0,
     return {"mean_return": float(returns.mean()), "std_return": float(returns.std()),
             "mean_length": float(np.concatenate(lengths).mean()),
             "success_rate": float(known.mean()) if known.size else float("nan")}
+
+
+def start_training(trainer, env_factory, n_envs):
+    """``(rs, venv, policy)`` of a trainer's ``fit``: its random state,
+    ``n_envs`` environments side by side, and a fresh copy of its policy
+    (``LSTMPolicy()`` for None) sized for them, its weights drawn from
+    ``rs``."""
+    rs = check_random_state(trainer.random_state)
+    venv = VectorEnv(env_factory, n_envs)
+    policy = clone(trainer.policy if trainer.policy is not None else LSTMPolicy())
+    policy.initialize(venv.observation_space, venv.action_space,
+                      random_state=rs.randint(2**31))
+    return rs, venv, policy

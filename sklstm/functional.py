@@ -29,6 +29,7 @@ from numbers import Integral
 
 import numpy as np
 
+from sklstm import _cuda
 from sklstm._core import _ctc, _lstm, _step
 from sklstm._packing import PackedPlan
 from sklstm._products import dot
@@ -190,18 +191,34 @@ class GRUCache(LSTMCache):
 
 
 def _check_finite(array, name):
-    if not np.isfinite(array).all():
+    if not _cuda.namespace(array).isfinite(array).all():
         raise ValueError(
             f"{name} contains NaN or infinity; remove or impute these values first."
         )
 
 
+def _as_array(value, name, dtype=None):
+    """``value`` as a float32/float64 array: a NumPy one (see
+    ``_sequences.as_float_array``), or a CuPy one when it is on the GPU."""
+    if not _cuda.is_device_array(value):
+        return _as_float_array(value, name, dtype)
+    if value.dtype.kind != "f" or value.dtype.itemsize not in (4, 8):
+        raise TypeError(f"{name} has dtype {value.dtype}; pass float32 or float64 "
+                        "values.")
+    return value if dtype is None else value.astype(dtype, copy=False)
+
+
+def _index(index, like):
+    """A host index array, on the device of ``like`` when that is a GPU array."""
+    return _cuda.to_device(index, _cuda.namespace(like))
+
+
 def _check_param(value, name, shape, dtype, expected):
-    array = _as_float_array(value, name, dtype)
+    array = _as_array(value, name, dtype)
     if array.shape != shape:
         raise ValueError(f"{name} has shape {array.shape}; expected {expected}.")
     _check_finite(array, name)
-    return np.ascontiguousarray(array)
+    return _cuda.namespace(array).ascontiguousarray(array)
 
 
 def _lstm_kind(peephole, hidden_activation, recurrent_input):
@@ -228,7 +245,7 @@ def _kernel_recurrent(U, kind):
     if not kind & _CELL_INPUT:
         return U
     H = U.shape[1]
-    U4 = np.zeros((4 * H, H), dtype=U.dtype)
+    U4 = _cuda.namespace(U).zeros((4 * H, H), dtype=U.dtype)
     U4[: 2 * H] = U[: 2 * H]
     U4[3 * H :] = U[2 * H :]
     return U4
@@ -242,6 +259,11 @@ def _kernel_recurrent(U, kind):
 def _lstm_packed(plan, X, W, U, b, h0, c0, P=None, kind=0, reverse=False):
     """One layer and direction over packed ``X``; returns its :class:`LSTMCache`
     (``cache.hidden`` is the packed output). ``U`` is in the caller's layout."""
+    if _cuda.is_device_array(X):
+        from sklstm._cuda import _recurrent
+
+        return _recurrent.lstm_packed(_cuda.engine(), plan, X, W, U, b, h0, c0, P=P,
+                                      kind=kind, reverse=reverse)
     dtype = X.dtype
     n_rows, H = X.shape[0], U.shape[1]
     P_kernel = np.zeros((3, H), dtype=dtype) if P is None else P
@@ -264,6 +286,11 @@ def _lstm_packed_backward(cache, d_hidden, dh_n=None, dc_n=None, compute_dX=True
     forward call (``dX`` None without ``compute_dX``, ``dP`` None without
     peepholes, ``dU`` in the caller's layout).
     """
+    if _cuda.is_device_array(cache.X):
+        from sklstm._cuda import _recurrent
+
+        return _recurrent.lstm_packed_backward(_cuda.engine(), cache, d_hidden, dh_n,
+                                               dc_n, compute_dX)
     dtype = cache.dtype
     plan, kind = cache.plan, cache.kind
     n_rows, n_features = cache.X.shape
@@ -314,12 +341,20 @@ class _RecurrentCall:
     packed ``X``, the checked ``U`` and the shapes, with the conversions of
     states and outputs between the caller's padded order and the packing."""
 
-    def __init__(self, X, U, lengths, reverse, n_rec, layout):
+    def __init__(self, X, U, lengths, reverse, n_rec, layout, params=()):
         padded = lengths is not None
-        flat, starts, lengths, self.n_timesteps = read_arrays(X, lengths, strict=True)
+        parts = X if isinstance(X, (list, tuple)) else [X]
+        self.xp = xp = _cuda.namespace(*parts, U, *params)
+        if xp is np:
+            flat, starts, lengths, self.n_timesteps = read_arrays(X, lengths,
+                                                                  strict=True)
+        else:
+            flat, starts, lengths, self.n_timesteps = _cuda.read_device_arrays(
+                X, lengths)
+            padded = True  # its rows are checked once packed
         self.dtype = dtype = flat.dtype.type
         self.n_sequences, self.n_features = lengths.size, flat.shape[1]
-        U = _as_float_array(U, "U", dtype)
+        U = _as_array(U, "U", dtype)
         if U.ndim != 2 or U.shape[0] != n_rec * U.shape[1] or U.shape[1] == 0:
             raise ValueError(
                 f"U has shape {U.shape}; expected ({n_rec} * n_hidden, n_hidden) "
@@ -329,8 +364,8 @@ class _RecurrentCall:
         self.n_hidden = U.shape[1]
         self.plan = PackedPlan(lengths)
         self.reverse = reverse
-        self.X = np.ascontiguousarray(
-            flat[self.plan.source_rows(starts, reverse)], dtype=dtype)
+        self.X = xp.ascontiguousarray(
+            flat[_index(self.plan.source_rows(starts, reverse), flat)], dtype=dtype)
         if padded:  # the reader checked every row but the padding's
             _check_finite(self.X, "X")
 
@@ -338,23 +373,29 @@ class _RecurrentCall:
         """An initial state, sorted like the packing; zeros when None."""
         shape = (self.n_sequences, self.n_hidden)
         if value is None:
-            return np.zeros(shape, dtype=self.dtype)
+            return self.xp.zeros(shape, dtype=self.dtype)
         value = _check_param(value, name, shape, self.dtype,
                              f"{shape} = (n_sequences, n_hidden)")
-        return np.ascontiguousarray(value[self.plan.order])
+        return self.xp.ascontiguousarray(value[_index(self.plan.order, value)])
 
     def unpack(self, cache, hidden):
         """The padded output and the final hidden state, in the caller's order;
         records in ``cache`` what the backward call needs to read ``d_out``."""
-        plan = self.plan
+        plan, xp = self.plan, self.xp
         cache.n_timesteps = self.n_timesteps
-        cache.scatter = plan.padded_index(self.n_timesteps, self.reverse)
-        out = np.zeros((self.n_sequences, self.n_timesteps, self.n_hidden),
+        cache.scatter = _index(plan.padded_index(self.n_timesteps, self.reverse),
+                               hidden)
+        out = xp.zeros((self.n_sequences, self.n_timesteps, self.n_hidden),
                        dtype=self.dtype)
         out.reshape(-1, self.n_hidden)[cache.scatter] = hidden
-        h_n = np.empty((self.n_sequences, self.n_hidden), dtype=self.dtype)
-        h_n[plan.order] = hidden[plan.last_rows]
-        return out, h_n
+        return out, self.final(hidden)
+
+    def final(self, rows):
+        """The rows of each sequence's last step, in the caller's order."""
+        plan = self.plan
+        last = self.xp.empty((self.n_sequences, rows.shape[1]), dtype=self.dtype)
+        last[_index(plan.order, rows)] = rows[_index(plan.last_rows, rows)]
+        return last
 
 
 def _read_backward_call(cache, cache_type, forward_name, d_out, states):
@@ -366,19 +407,20 @@ def _read_backward_call(cache, cache_type, forward_name, d_out, states):
             f"{type(cache).__name__}."
         )
     dtype = cache.dtype.type
-    plan = cache.plan
+    plan, xp = cache.plan, _cuda.namespace(cache.X)
+    _cuda.namespace(cache.X, d_out, *(value for value, _ in states))
     n_sequences, n_hidden = plan.lengths.size, cache.hidden.shape[1]
     out_shape = (n_sequences, cache.n_timesteps, n_hidden)
     if d_out is None:
-        d_hidden = np.zeros((cache.X.shape[0], n_hidden), dtype=dtype)
+        d_hidden = xp.zeros((cache.X.shape[0], n_hidden), dtype=dtype)
     else:
-        d_out = _as_float_array(d_out, "d_out", dtype)
+        d_out = _as_array(d_out, "d_out", dtype)
         if d_out.shape != out_shape:
             raise ValueError(
                 f"d_out has shape {d_out.shape}; expected {out_shape}, the shape of "
                 "out."
             )
-        d_hidden = np.ascontiguousarray(d_out.reshape(-1, n_hidden)[cache.scatter])
+        d_hidden = xp.ascontiguousarray(d_out.reshape(-1, n_hidden)[cache.scatter])
         _check_finite(d_hidden, "d_out")
     carries = []
     for value, name in states:
@@ -386,7 +428,7 @@ def _read_backward_call(cache, cache_type, forward_name, d_out, states):
             value = _check_param(
                 value, name, (n_sequences, n_hidden), dtype,
                 f"{(n_sequences, n_hidden)} = (n_sequences, n_hidden)",
-            )[plan.order]
+            )[_index(plan.order, value)]
         carries.append(value)
     return d_hidden, carries
 
@@ -394,17 +436,17 @@ def _read_backward_call(cache, cache_type, forward_name, d_out, states):
 def _padded_gradients(cache, dX_packed, states):
     """``dX`` padded (or None) and the initial-state gradients in the caller's
     order."""
-    plan = cache.plan
+    plan, xp = cache.plan, _cuda.namespace(cache.X)
     dX = None
     if dX_packed is not None:
         n_features = cache.X.shape[1]
-        dX = np.zeros((plan.lengths.size, cache.n_timesteps, n_features),
+        dX = xp.zeros((plan.lengths.size, cache.n_timesteps, n_features),
                       dtype=cache.dtype)
         dX.reshape(-1, n_features)[cache.scatter] = dX_packed
     unsorted = []
     for sorted_state in states:
-        state = np.empty_like(sorted_state)
-        state[plan.order] = sorted_state
+        state = xp.empty_like(sorted_state)
+        state[_index(plan.order, state)] = sorted_state
         unsorted.append(state)
     return dX, unsorted
 
@@ -413,13 +455,13 @@ def _gru_slots(W, U, b_ih, b_hh):
     """The GRU's weights in the kernel's four slots (r, z, n_x, n_h): the n
     gate's input and recurrent parts stay apart, since r multiplies only the
     second (``W`` has a zero n_h block, ``U`` a zero n_x block)."""
-    H = U.shape[1]
-    W4 = np.zeros((4 * H, W.shape[1]), dtype=W.dtype)
+    H, xp = U.shape[1], _cuda.namespace(U)
+    W4 = xp.zeros((4 * H, W.shape[1]), dtype=W.dtype)
     W4[: 3 * H] = W
-    U4 = np.zeros((4 * H, H), dtype=U.dtype)
+    U4 = xp.zeros((4 * H, H), dtype=U.dtype)
     U4[: 2 * H] = U[: 2 * H]
     U4[3 * H :] = U[2 * H :]
-    b4 = np.concatenate([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :], b_hh[2 * H :]])
+    b4 = xp.concatenate([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :], b_hh[2 * H :]])
     return W4, U4, b4
 
 
@@ -427,6 +469,11 @@ def _gru_packed(plan, X, W, U, b_ih, b_hh, h0, reverse=False):
     """One GRU layer and direction over packed ``X``; returns its
     :class:`GRUCache` (``cache.hidden`` is the packed output). The state is h
     alone, so the kernel's cell-state arguments are h too."""
+    if _cuda.is_device_array(X):
+        from sklstm._cuda import _recurrent
+
+        return _recurrent.gru_packed(_cuda.engine(), plan, X, W, U, b_ih, b_hh, h0,
+                                     reverse=reverse)
     n_rows, H = X.shape[0], U.shape[1]
     W4, U4, b4 = _gru_slots(W, U, b_ih, b_hh)
     P = np.zeros((3, H), dtype=X.dtype)
@@ -441,6 +488,11 @@ def _gru_packed(plan, X, W, U, b_ih, b_hh, h0, reverse=False):
 def _gru_packed_backward(cache, d_hidden, dh_n=None, compute_dX=True):
     """Gradients of one :func:`_gru_packed` call, as
     :func:`_lstm_packed_backward`: ``(dX, dW, dU, db_ih, db_hh, dh0)``."""
+    if _cuda.is_device_array(cache.X):
+        from sklstm._cuda import _recurrent
+
+        return _recurrent.gru_packed_backward(_cuda.engine(), cache, d_hidden, dh_n,
+                                              compute_dX)
     dtype = cache.dtype
     n_rows, n_features = cache.X.shape
     B, H = cache.plan.lengths.size, cache.U.shape[1]
@@ -488,6 +540,11 @@ def _packed_states(plan, X, out, W, U, b, P, kind, reverse):
     P, kind`` are as the kernel takes them (``U`` ``(4H, H)``; the GRU in its
     four slots).
     """
+    if _cuda.is_device_array(X):
+        from sklstm._cuda import _recurrent
+
+        return _recurrent.packed_states(_cuda.engine(), plan, X, out, W, U, b, P,
+                                        kind, reverse)
     dtype, H = X.dtype, U.shape[1]
     offsets, batch_sizes = plan.offsets, plan.batch_sizes
     n_cap = max(min(_STATES_VALUES // (4 * H), -(-plan.n_rows // 8)),
@@ -519,7 +576,8 @@ def _packed_states(plan, X, out, W, U, b, P, kind, reverse):
 
 def _lstm_packed_states(plan, X, out, W, U, b, P=None, kind=0, reverse=False):
     """:func:`_packed_states` of an LSTM layer (``U`` in the caller's layout)."""
-    P = np.zeros((3, U.shape[1]), dtype=X.dtype) if P is None else P
+    xp = _cuda.namespace(X)
+    P = xp.zeros((3, U.shape[1]), dtype=X.dtype) if P is None else P
     return _packed_states(plan, X, out, W, _kernel_recurrent(U, kind), b, P, kind,
                           reverse)
 
@@ -528,7 +586,8 @@ def _gru_packed_states(plan, X, out, W, U, b_ih, b_hh, reverse=False):
     """:func:`_packed_states` of a GRU layer (PyTorch's layout)."""
     W4, U4, b4 = _gru_slots(W, U, b_ih, b_hh)
     return _packed_states(plan, X, out, W4, U4, b4,
-                          np.zeros((3, U.shape[1]), dtype=X.dtype), _GRU, reverse)
+                          _cuda.namespace(X).zeros((3, U.shape[1]), dtype=X.dtype),
+                          _GRU, reverse)
 
 
 # ---------------------------------------------------------------------------
@@ -673,7 +732,7 @@ def lstm_forward(X, W, U, b, *, lengths=None, h0=None, c0=None, reverse=False,
     call = _RecurrentCall(
         X, U, lengths, reverse, n_rec,
         f"gates stacked {'(i, f, o)' if n_rec == 3 else '(i, f, g, o)'} for "
-        f"recurrent_input={recurrent_input!r}")
+        f"recurrent_input={recurrent_input!r}", (W, b, h0, c0, peephole))
     plan, X_packed, U, dtype = call.plan, call.X, call.U, call.dtype
     G = 4 * call.n_hidden
     W = _check_param(W, "W", (G, call.n_features), dtype,
@@ -687,9 +746,7 @@ def lstm_forward(X, W, U, b, *, lengths=None, h0=None, c0=None, reverse=False,
     cache = _lstm_packed(plan, X_packed, W, U, b, h0, c0, P=peephole, kind=kind,
                          reverse=reverse)
     out, h_n = call.unpack(cache, cache.hidden)
-    c_n = np.empty_like(h_n)
-    c_n[plan.order] = cache.cells[plan.last_rows]
-    return out, (h_n, c_n), cache
+    return out, (h_n, call.final(cache.cells)), cache
 
 
 def lstm_backward(cache, d_out, *, d_hn=None, d_cn=None, compute_dX=True):
@@ -808,7 +865,8 @@ def gru_forward(X, W, U, b_ih, b_hh, *, lengths=None, h0=None, reverse=False):
     >>> out.shape, bool(np.all(h_n[1] == out[1, 1]))
     ((2, 5, 2), True)
     """
-    call = _RecurrentCall(X, U, lengths, reverse, 3, "gates stacked (r, z, n)")
+    call = _RecurrentCall(X, U, lengths, reverse, 3, "gates stacked (r, z, n)",
+                          (W, b_ih, b_hh, h0))
     dtype, G = call.dtype, 3 * call.n_hidden
     W = _check_param(W, "W", (G, call.n_features), dtype,
                      f"({G}, {call.n_features}) = (3 * n_hidden, n_features)")

@@ -53,31 +53,6 @@ def _operands(engine, plan, first, rows):
     return out
 
 
-def kernel_recurrent(xp, U, kind):
-    """``U`` as the kernels multiply it, (4H, H): a zero candidate block for
-    the cell-input form (see ``sklstm.functional._kernel_recurrent``)."""
-    if not kind & _CELL_INPUT:
-        return U
-    H = U.shape[1]
-    U4 = xp.zeros((4 * H, H), dtype=U.dtype)
-    U4[: 2 * H] = U[: 2 * H]
-    U4[3 * H :] = U[2 * H :]
-    return U4
-
-
-def gru_slots(xp, W, U, b_ih, b_hh):
-    """The GRU in the kernels' four slots (r, z, n_x, n_h); see
-    ``sklstm.functional._gru_slots``."""
-    H = U.shape[1]
-    W4 = xp.zeros((4 * H, W.shape[1]), dtype=W.dtype)
-    W4[: 3 * H] = W
-    U4 = xp.zeros((4 * H, H), dtype=U.dtype)
-    U4[: 2 * H] = U[: 2 * H]
-    U4[3 * H :] = U[2 * H :]
-    b4 = xp.concatenate([b_ih[: 2 * H] + b_hh[: 2 * H], b_ih[2 * H :], b_hh[2 * H :]])
-    return W4, U4, b4
-
-
 def _forward(engine, plan, X, W, U4, b, h0, c0, P, kind, gates, cells, hidden):
     """The time loop: gates, cells and hidden of every packed row (for the GRU
     ``cells`` is ``hidden`` and ``c0`` is ``h0``)."""
@@ -143,12 +118,12 @@ def _weight_gradients(engine, plan, X, W, dgates, operands, compute_dX):
 
 def lstm_packed(engine, plan, X, W, U, b, h0, c0, P=None, kind=0, reverse=False):
     """``sklstm.functional._lstm_packed`` on the engine's arrays."""
-    from sklstm.functional import LSTMCache
+    from sklstm.functional import LSTMCache, _kernel_recurrent
 
     xp, dtype = engine.xp, X.dtype
     n_rows, H = X.shape[0], U.shape[1]
     P_kernel = xp.zeros((3, H), dtype=dtype) if P is None else P
-    U_kernel = kernel_recurrent(xp, U, kind)
+    U_kernel = _kernel_recurrent(U, kind)
     gates = xp.empty((n_rows, 4 * H), dtype=dtype)
     cells = xp.empty((n_rows, H), dtype=dtype)
     hidden = xp.empty((n_rows, H), dtype=dtype)
@@ -199,11 +174,11 @@ def lstm_packed_backward(engine, cache, d_hidden, dh_n=None, dc_n=None,
 
 def gru_packed(engine, plan, X, W, U, b_ih, b_hh, h0, reverse=False):
     """``sklstm.functional._gru_packed`` on the engine's arrays."""
-    from sklstm.functional import GRUCache
+    from sklstm.functional import GRUCache, _gru_slots
 
     xp, dtype = engine.xp, X.dtype
     n_rows, H = X.shape[0], U.shape[1]
-    W4, U4, b4 = gru_slots(xp, W, U, b_ih, b_hh)
+    W4, U4, b4 = _gru_slots(W, U, b_ih, b_hh)
     P = xp.zeros((3, H), dtype=dtype)
     gates = xp.empty((n_rows, 4 * H), dtype=dtype)
     hidden = xp.empty((n_rows, H), dtype=dtype)
@@ -232,17 +207,30 @@ def gru_packed_backward(engine, cache, d_hidden, dh_n=None, compute_dX=True):
             xp.concatenate([db[: 2 * H], db[3 * H :]]), dh_carry + dc_carry)
 
 
-def packed_states(engine, cache, out):
-    """The hidden states of a forward call written into ``out`` in the forward
-    packing's row order (``sklstm.functional._packed_states``): the reverse
-    direction's rows are scattered back."""
-    if not cache.reverse:
-        out[...] = cache.hidden
-        return out
-    plan = cache.plan
-    cached = plan.__dict__.setdefault("_device", {})
-    key = (engine.name, "reverse")
-    if key not in cached:
-        cached[key] = engine.asarray(plan.reverse_rows, dtype="int64")
-    out[cached[key]] = cache.hidden
+def packed_states(engine, plan, X, out, W, U, b, P, kind, reverse):
+    """``sklstm.functional._packed_states`` (inference) on the engine's arrays:
+    the hidden states of one layer and direction written into ``out`` in the
+    forward packing's row order; ``X`` is forward-packed and ``W, U, b, P``
+    are in the kernels' layout. One call over every step: GPU memory, not the
+    CPU's cache, bounds it."""
+    xp = engine.xp
+    n_rows, H = X.shape[0], U.shape[1]
+    rows = None
+    if reverse:
+        cached = plan.__dict__.setdefault("_device", {})
+        key = (engine.name, "reverse")
+        if key not in cached:
+            cached[key] = engine.asarray(plan.reverse_rows, dtype="int64")
+        rows = cached[key]
+        X = xp.ascontiguousarray(X[rows])
+    gates = xp.empty((n_rows, 4 * H), dtype=X.dtype)
+    hidden = xp.empty((n_rows, H), dtype=X.dtype)
+    cells = hidden if kind & _GRU else xp.empty((n_rows, H), dtype=X.dtype)
+    h0 = xp.zeros((plan.lengths.size, H), dtype=X.dtype)
+    c0 = h0 if kind & _GRU else xp.zeros_like(h0)
+    _forward(engine, plan, X, W, U, b, h0, c0, P, kind, gates, cells, hidden)
+    if reverse:
+        out[rows] = hidden
+    else:
+        out[...] = hidden
     return out

@@ -152,18 +152,24 @@ def test_backward_leaves_its_inputs(engine):
             np.testing.assert_array_equal(engine.asnumpy(a), engine.asnumpy(b_))
 
 
-def test_packed_states_scatters_the_reverse_direction(engine):
+@pytest.mark.parametrize("kind", [0, F._PEEPHOLE, F._GRU])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_packed_states(engine, kind, reverse):
+    """Inference: the hidden states alone, in the forward packing's order."""
     rng = np.random.default_rng(2)
-    lengths = [4, 2, 3]
-    plan, X, W, U, b, P, h0, c0 = _problem(rng, np.float64, lengths, 2, 3, 0)
-    Xr = X[plan.reverse_rows]  # the reverse direction's packing of X
-    zeros = np.zeros((3, 3))
-    want = np.empty((plan.n_rows, 3))
-    F._lstm_packed_states(plan, X, want, W, U, b, reverse=True)
-    cache = _recurrent.lstm_packed(engine, plan, *_dev(engine, Xr, W, U, b, zeros,
-                                                       zeros), reverse=True)
-    out = _recurrent.packed_states(engine, cache,
-                                   engine.asarray(np.empty((plan.n_rows, 3))))
+    plan = PackedPlan(np.array([4, 2, 3, 1]))
+    H, D = 3, 2
+    X = rng.normal(size=(plan.n_rows, D))
+    W, U, b = rng.normal(size=(4 * H, D)), rng.normal(size=(4 * H, H)), rng.normal(
+        size=4 * H)
+    if kind == F._GRU:
+        U[2 * H : 3 * H] = 0  # the kernels' four slots: no recurrent n_x block
+    P = rng.normal(size=(3, H)) if kind & F._PEEPHOLE else np.zeros((3, H))
+    want = F._packed_states(plan, X, np.empty((plan.n_rows, H)), W, U, b, P, kind,
+                            reverse)
+    out = engine.asarray(np.empty((plan.n_rows, H)))
+    _recurrent.packed_states(engine, plan, *_dev(engine, X), out,
+                             *_dev(engine, W, U, b, P), kind, reverse)
     np.testing.assert_allclose(engine.asnumpy(out), want, rtol=1e-12, atol=1e-12)
 
 

@@ -148,7 +148,8 @@ def ctc_runners(dev, T, B, C, L, rng):
     lt = torch.tensor(logits, device=dev.torch_device).transpose(0, 1).contiguous()
     lt.requires_grad_(True)
     tt = torch.tensor(targets, device=dev.torch_device)
-    il, tl = torch.full((B,), T, dtype=torch.long), torch.full((B,), L, dtype=torch.long)
+    il = torch.full((B,), T, dtype=torch.long)
+    tl = torch.full((B,), L, dtype=torch.long)
 
     def theirs():
         loss = torch.nn.functional.ctc_loss(lt.log_softmax(2), tt, il, tl,
@@ -178,7 +179,8 @@ def main(argv=None):
                      "variable": variable, "sklstm_ms": 1e3 * ms_ours,
                      "torch_ms": 1e3 * ms_theirs, "ratio": ms_theirs / ms_ours})
         print(f"{T:5d} {B:4d} {D:5d} {H:5d} {'yes' if variable else 'no':>4} | "
-              f"{1e3 * ms_ours:10.2f} {1e3 * ms_theirs:9.2f} | {ms_theirs / ms_ours:.2f}")
+              f"{1e3 * ms_ours:10.2f} {1e3 * ms_theirs:9.2f} | "
+              f"{ms_theirs / ms_ours:.2f}")
     for T, B, C, L in (CTC_TINY if args.tiny else CTC_CONFIGS):
         ours, theirs = ctc_runners(dev, T, B, C, L, rng)
         (ms_ours, _), (ms_theirs, _) = _time([ours, theirs], args.repeat,

@@ -46,6 +46,13 @@ class Kernel:
 
 _N = ("long long", "n")
 _H = ("int", "H")
+# The CTC kernels' shapes, per-frame normalisers and targets (see kernels/ctc.cu).
+_B = ("long long", "B")
+_T_MAX = ("long long", "T_max")
+_C = ("long long", "C")
+_CTC_FRAMES = (("const double*", "frame_max"), ("const double*", "frame_norm"))
+_CTC_TARGETS = (("const long long*", "lengths"), ("const long long*", "labels"),
+                ("const long long*", "offsets"), ("long long", "blank"))
 KERNELS = {
     kernel.name: kernel for kernel in (
         Kernel("recurrent.cu", "lstm_cell_forward",
@@ -64,6 +71,25 @@ KERNELS = {
                (_N, _H, ("const T*", "gates"), ("const T*", "hprev"),
                 ("const T*", "d_hidden"), ("const T*", "dh_carry"),
                 ("T*", "dc_carry"), ("T*", "dgates"))),
+        Kernel("ctc.cu", "ctc_frame_norm",
+               (_N, _C, ("const T*", "logits"), ("double*", "frame_max"),
+                ("double*", "frame_norm"))),
+        Kernel("ctc.cu", "ctc_alpha",
+               (_B, _T_MAX, _C, ("const T*", "logits"), *_CTC_FRAMES, *_CTC_TARGETS,
+                ("double*", "lattice"), ("const long long*", "lattice_offsets"),
+                ("double*", "losses")),
+               block_sync=True),
+        Kernel("ctc.cu", "ctc_beta",
+               (_B, _T_MAX, _C, ("long long", "S_max"), ("const T*", "logits"),
+                *_CTC_FRAMES, *_CTC_TARGETS, ("const double*", "losses"),
+                ("double*", "lattice"), ("const long long*", "lattice_offsets"),
+                ("double*", "rows")),
+               block_sync=True),
+        Kernel("ctc.cu", "ctc_grad",
+               (_N, _T_MAX, _C, ("const T*", "logits"), *_CTC_FRAMES, *_CTC_TARGETS,
+                ("const double*", "lattice"), ("const long long*", "lattice_offsets"),
+                ("const double*", "losses"), ("const double*", "weights"),
+                ("T*", "grad"))),
     )
 }
 

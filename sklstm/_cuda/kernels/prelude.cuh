@@ -12,6 +12,9 @@
  * Kernels use SK_GLOBAL, SK_DEVICE, SK_BLOCK, SK_THREAD, SK_BLOCK_DIM,
  * SK_GRID_DIM and SK_SYNC, never the CUDA names themselves.
  */
+/* Once per program: the emulator compiles every source into one. */
+#ifndef SKLSTM_PRELUDE_CUH
+#define SKLSTM_PRELUDE_CUH
 #ifdef SKLSTM_EMULATE
 #include <cmath>
 #define SK_GLOBAL
@@ -43,3 +46,5 @@ SK_DEVICE float sk_exp(float x) { return expf(x); }
 SK_DEVICE double sk_exp(double x) { return exp(x); }
 SK_DEVICE float sk_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 SK_DEVICE double sk_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+#endif /* SKLSTM_PRELUDE_CUH */

@@ -84,6 +84,8 @@ for info in pkgutil.walk_packages(sklstm.__path__, "sklstm."):
         continue
     imported.append(info.name)
 from sklstm._core import _lstm
+from sklstm._cuda._sources import SOURCES, read_source
+assert all("SK_GLOBAL" in read_source(source) for source in SOURCES)
 from sklstm.datasets import load_airline, load_japanese_vowels, load_taylor
 X, y = load_japanese_vowels(return_X_y=True)
 series = {"airline": len(load_airline().data), "taylor": len(load_taylor().data)}
@@ -129,6 +131,10 @@ def test_wheel_installs_and_imports_in_a_fresh_environment(tmp_path):
         assert f"{package.replace('.', '/')}/__init__.py" in names
     assert "sklstm/datasets/data/JapaneseVowels.npz" in names
     assert "sklstm/datasets/data/forecasting_series.npz" in names
+    from sklstm._cuda._sources import SOURCES
+
+    for source in [*SOURCES, "prelude.cuh"]:  # the GPU backend's CUDA sources
+        assert f"sklstm/_cuda/kernels/{source}" in names
     assert sum(n.startswith("sklstm/_core/_") and n.endswith((".so", ".pyd"))
                for n in names) == 4
 

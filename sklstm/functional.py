@@ -926,7 +926,19 @@ def gru_backward(cache, d_out, *, d_hn=None, compute_dX=True):
 
 def _read_logits(logits, input_lengths):
     """``logits`` as a padded C-contiguous ``(B, T, C)`` array, and its lengths."""
-    if isinstance(logits, np.ndarray) and logits.dtype != object:
+    parts = logits if isinstance(logits, (list, tuple)) else [logits]
+    if parts and _cuda.namespace(*parts) is not np:
+        flat, starts, lengths, T = _cuda.read_device_arrays(logits, input_lengths,
+                                                            name="logits")
+        if isinstance(logits, (list, tuple)):
+            xp = _cuda.namespace(flat)
+            array = xp.zeros((lengths.size, T, flat.shape[1]), dtype=flat.dtype)
+            plan = PackedPlan(lengths)
+            array.reshape(-1, flat.shape[1])[_index(plan.padded_index(T), flat)] = \
+                flat[_index(plan.source_rows(starts), flat)]
+        else:
+            array = flat.reshape(lengths.size, T, flat.shape[1])
+    elif isinstance(logits, np.ndarray) and logits.dtype != object:
         array = _as_float_array(logits, "logits")
         if array.ndim != 3 or 0 in array.shape:
             raise ValueError(
@@ -983,16 +995,18 @@ def _read_logits(logits, input_lengths):
 def _check_logit_values(array, lengths):
     """Refuse NaN and +inf in the frames read, and frames whose every logit is
     -inf; -inf alone is a class of probability zero, which is legitimate."""
-    steps = np.arange(array.shape[1])
-    frames = array[steps[None, :] < lengths[:, None]]  # (sum of lengths, C)
-    if np.isfinite(frames).all():
+    xp = _cuda.namespace(array)
+    read = np.arange(array.shape[1])[None, :] < lengths[:, None]
+    frames = array[_index(read, array)]  # (sum of lengths, C)
+    if xp.isfinite(frames).all():
         return
-    where = np.flatnonzero(steps[None, :] < lengths[:, None])
-    for bad, what in ((np.isnan(frames).any(axis=1), "NaN"),
+    where = np.flatnonzero(read)
+    for bad, what in ((xp.isnan(frames).any(axis=1), "NaN"),
                       ((frames == np.inf).any(axis=1), "+inf"),
                       ((frames == -np.inf).all(axis=1),
                        "-inf for every class (a softmax needs one class of non-zero "
                        "probability)")):
+        bad = _cuda.to_host(bad)
         if bad.any():
             b, t = divmod(int(where[np.flatnonzero(bad)[0]]), array.shape[1])
             raise ValueError(
@@ -1169,9 +1183,15 @@ def ctc_loss(logits, targets, *, input_lengths=None, target_lengths=None, blank=
         weights = 1.0 / (B * np.maximum(target_lengths, 1))
     else:
         weights = np.ones(B)
-    losses = np.empty(B, dtype=np.float64)
-    grad = np.empty_like(array)  # the kernel writes every entry, scaled
-    _ctc.ctc_loss(array, lengths, flat, offsets, blank, weights, losses, grad)
+    if _cuda.is_device_array(array):
+        from sklstm._cuda import _ctc as _gpu_ctc
+
+        losses, grad = _gpu_ctc.ctc_loss(_cuda.engine(), array, lengths, flat, offsets,
+                                         blank, weights)
+    else:
+        losses = np.empty(B, dtype=np.float64)
+        grad = np.empty_like(array)  # the kernel writes every entry, scaled
+        _ctc.ctc_loss(array, lengths, flat, offsets, blank, weights, losses, grad)
     if zero_infinity:
         losses[np.isinf(losses)] = 0
     if reduction == "none":

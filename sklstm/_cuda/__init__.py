@@ -102,7 +102,7 @@ def to_host(array):
     return array
 
 
-def read_device_arrays(X, lengths=None):
+def read_device_arrays(X, lengths=None, name="X"):
     """``sklstm._sequences.read_arrays`` for CuPy input (the functional API's
     strict policy): a padded ``(n, T, D)`` CuPy array with host ``lengths``,
     or a list of ``(T_i, D)`` CuPy arrays. Returns ``(data, starts, lengths,
@@ -111,6 +111,7 @@ def read_device_arrays(X, lengths=None):
     from sklstm._sequences import _check_lengths
 
     xp = namespace(*(X if isinstance(X, (list, tuple)) else [X]))
+    shape = "n_classes" if name == "logits" else "n_features"
 
     def checked(a, name):
         if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
@@ -119,30 +120,31 @@ def read_device_arrays(X, lengths=None):
         return a
 
     if not isinstance(X, (list, tuple)):
-        array = checked(X, "X")
+        array = checked(X, name)
         if array.ndim != 3 or 0 in array.shape:
             raise ValueError(
-                f"X has shape {array.shape}; on the GPU pass a non-empty (n_sequences, "
-                "n_timesteps, n_features) CuPy array or a list of (n_timesteps_i, "
-                "n_features) CuPy arrays.")
+                f"{name} has shape {array.shape}; on the GPU pass a non-empty "
+                f"(n_sequences, n_timesteps, {shape}) CuPy array or a list of "
+                f"(n_timesteps_i, {shape}) CuPy arrays.")
         n, T, D = array.shape
         lengths = (np.full(n, T, dtype=np.intp) if lengths is None
                    else _check_lengths(to_host(lengths), n, T, array.shape))
         data = xp.ascontiguousarray(array).reshape(n * T, D)
         return data, np.arange(n, dtype=np.intp) * T, lengths, T
     if lengths is not None:
-        raise ValueError("lengths must not be passed with a list of sequences: each "
-                         "sequence's length is its number of rows.")
+        which = "input_lengths" if name == "logits" else "lengths"
+        raise ValueError(f"{which} must not be passed with a list of sequences: "
+                         "each sequence's length is its number of rows.")
     if len(X) == 0:
-        raise ValueError("X is empty; pass at least one sequence.")
-    parts = [checked(x, f"X[{i}]") for i, x in enumerate(X)]
+        raise ValueError(f"{name} is empty; pass at least one sequence.")
+    parts = [checked(x, f"{name}[{i}]") for i, x in enumerate(X)]
     for i, a in enumerate(parts):
         if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] != parts[0].shape[1]:
             raise ValueError(
-                f"X[{i}] has shape {a.shape}; each sequence must be a non-empty 2-D "
-                f"array (n_timesteps, {parts[0].shape[1]}).")
+                f"{name}[{i}] has shape {a.shape}; each sequence must be a non-empty "
+                f"2-D array (n_timesteps, {parts[0].shape[1]}).")
     if len({a.dtype for a in parts}) > 1:
-        raise TypeError("the sequences of X mix float32 and float64; pass one "
+        raise TypeError(f"the sequences of {name} mix float32 and float64; pass one "
                         "precision.")
     lengths = np.array([a.shape[0] for a in parts], dtype=np.intp)
     starts = np.zeros(len(parts), dtype=np.intp)

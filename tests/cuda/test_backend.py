@@ -136,3 +136,26 @@ def test_nan_on_the_gpu_is_refused(cp):
     X[0, 1, 0] = cp.nan
     with pytest.raises(ValueError, match="X contains NaN"):
         F.lstm_forward(X, *(cp.zeros(s) for s in ((4, 1), (4, 1), (4,))))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_ctc_loss_on_cupy_logits_matches_numpy(cp, dtype, reduction):
+    rng = np.random.default_rng(3)
+    logits = [rng.normal(size=(n, 5)).astype(dtype) for n in (9, 4, 12)]
+    targets = [[1, 2, 2], [4], [3, 1, 3, 4]]
+    want_loss, want_grad = F.ctc_loss(logits, targets, reduction=reduction)
+    loss, grad = F.ctc_loss([cp.asarray(x) for x in logits], targets,
+                            reduction=reduction)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-10)
+    assert isinstance(grad, cp.ndarray) and grad.dtype == dtype
+    np.testing.assert_allclose(cp.asnumpy(grad), want_grad, **TOL[dtype])
+
+
+@pytest.mark.gpu
+def test_ctc_loss_refuses_nan_logits_on_the_gpu(cp):
+    logits = cp.zeros((2, 3, 4))
+    logits[1, 2, 0] = cp.nan
+    with pytest.raises(ValueError, match="NaN at sequence 1, frame 2"):
+        F.ctc_loss(logits, [[1], [2]])

@@ -159,3 +159,26 @@ def test_ctc_loss_refuses_nan_logits_on_the_gpu(cp):
     logits[1, 2, 0] = cp.nan
     with pytest.raises(ValueError, match="NaN at sequence 1, frame 2"):
         F.ctc_loss(logits, [[1], [2]])
+
+
+def test_the_gpu_benchmark_runs_on_the_emulated_engine(tmp_path):
+    """benchmarks/bench_gpu.py's code paths at toy sizes (torch on the CPU, the
+    kernels emulated): the script the GPU run depends on works."""
+    pytest.importorskip("torch")
+    from tests.cuda._emulator import compiler
+
+    if compiler() is None:
+        pytest.skip("the kernel emulator needs a C++ compiler (g++)")
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.main(["--engine", "emulated", "--tiny", "--repeat", "1",
+                       "--out", str(tmp_path)])
+    assert [r["what"] for r in rows] == ["lstm training"] * 2 + ["ctc loss + grad"]
+    assert json.loads((tmp_path / "bench_gpu.json").read_text()) == rows
+    assert all(r["sklstm_ms"] > 0 and r["torch_ms"] > 0 for r in rows)

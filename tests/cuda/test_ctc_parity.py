@@ -17,30 +17,6 @@ import pytest
 from sklstm import functional as F
 from sklstm._core import _ctc as cpu_ctc
 from sklstm._cuda import _ctc
-from tests.cuda._emulator import EmulatedEngine, compiler
-
-
-def _cupy_engine():
-    try:
-        import cupy
-
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            raise RuntimeError("no GPU")
-    except Exception as exc:  # ImportError, CUDARuntimeError, no driver
-        pytest.skip(f"CuPy with a GPU is needed ({type(exc).__name__}: {exc})")
-    from sklstm._cuda._engine import CupyEngine
-
-    return CupyEngine()
-
-
-@pytest.fixture(scope="module", params=["emulated", "cupy"])
-def engine(request):
-    if request.param == "cupy":
-        return _cupy_engine()
-    if compiler() is None:
-        pytest.skip("the kernel emulator needs a C++ compiler (g++)")
-    return EmulatedEngine()
-
 
 # Relative to the largest loss or gradient entry (gradients lie in [-1, 1]).
 TOL = {np.float64: 1e-12, np.float32: 1e-5}

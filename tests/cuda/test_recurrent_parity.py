@@ -14,30 +14,6 @@ import pytest
 from sklstm import functional as F
 from sklstm._cuda import _recurrent
 from sklstm._packing import PackedPlan
-from tests.cuda._emulator import EmulatedEngine, compiler
-
-
-def _cupy_engine():
-    try:
-        import cupy
-
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            raise RuntimeError("no GPU")
-    except Exception as exc:  # ImportError, CUDARuntimeError, no driver
-        pytest.skip(f"CuPy with a GPU is needed ({type(exc).__name__}: {exc})")
-    from sklstm._cuda._engine import CupyEngine
-
-    return CupyEngine()
-
-
-@pytest.fixture(scope="module", params=["emulated", "cupy"])
-def engine(request):
-    if request.param == "cupy":
-        return _cupy_engine()
-    if compiler() is None:
-        pytest.skip("the kernel emulator needs a C++ compiler (g++)")
-    return EmulatedEngine()
-
 
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=1e-5, atol=1e-5)}
 LSTM_KINDS = list(range(8))

@@ -299,15 +299,29 @@ cdef inline double _log_add(double a, double b) noexcept nogil:
     return b + log1p(exp(a - b))
 
 
+cdef inline double _row_shift(const double* row, intp_t lo, intp_t hi) noexcept nogil:
+    """The largest of row[lo:hi], or 0 when all are -inf: subtracted from the
+    next row of a log-space recursion, it keeps the stored values near 0, so
+    that their rounding does not grow with the loss (and so with T)."""
+    cdef intp_t s
+    cdef double mx = -INFINITY
+    for s in range(lo, hi):
+        if row[s] > mx:
+            mx = row[s]
+    return 0.0 if mx == -INFINITY else mx
+
+
 cdef double _loss_in_logs(
     const floating* u, intp_t Tb, intp_t C, intp_t blank, const intp_t* labels,
     intp_t L, double* la, double* lz,
 ) noexcept nogil:
     """-log p(l | x) by the log-space forward recursion; la (Tb, S) receives
-    log α, lz (Tb,) each frame's log-softmax normaliser. The slow, safe path,
+    log α shifted per frame (each row by the previous row's largest entry
+    among the states that can still finish, the shifts summing to the
+    loss), lz (Tb,) each frame's log-softmax normaliser. The slow, safe path,
     for sequences whose rescaled recursions underflow."""
     cdef intp_t S = 2 * L + 1, t, s
-    cdef double a, mx
+    cdef double a, mx, shift = 0, shift_sum = 0
     cdef const floating* ut
     for t in range(Tb):
         ut = u + t * C
@@ -315,6 +329,10 @@ cdef double _loss_in_logs(
         lz[t] = mx + log(_frame_normalizer(ut, C, mx, <double*>NULL))
     for t in range(Tb):
         ut = u + t * C
+        if t > 0:   # the band of frame t - 1 (see _log_prob_in_logs)
+            shift = _row_shift(la + (t - 1) * S, max(0, S - 2 * (Tb - t + 1)),
+                               min(S, 2 * t))
+            shift_sum += shift
         for s in range(S):
             if t == 0:
                 a = 0.0 if s <= 1 else -INFINITY
@@ -325,12 +343,12 @@ cdef double _loss_in_logs(
                 if _skip_allowed(labels, s):
                     a = _log_add(a, la[(t - 1) * S + s - 2])
             if a != -INFINITY:
-                a += ut[_state_label(labels, blank, s)] - lz[t]
+                a += (ut[_state_label(labels, blank, s)] - lz[t]) - shift
             la[t * S + s] = a
     a = la[(Tb - 1) * S + S - 1]
     if S > 1:
         a = _log_add(a, la[(Tb - 1) * S + S - 2])
-    return -a
+    return INFINITY if a == -INFINITY else -(shift_sum + a)
 
 
 cdef double _sequence_loss_grad_logs(
@@ -339,7 +357,7 @@ cdef double _sequence_loss_grad_logs(
 ) noexcept nogil:
     """_sequence_loss_grad in log space (see _loss_in_logs)."""
     cdef intp_t S = 2 * L + 1, t, s, k
-    cdef double loss = _loss_in_logs(u, Tb, C, blank, labels, L, la, lz), b
+    cdef double loss = _loss_in_logs(u, Tb, C, blank, labels, L, la, lz), b, mx, total
     cdef const floating* ut
     cdef floating* g
     if loss == INFINITY:
@@ -353,15 +371,29 @@ cdef double _sequence_loss_grad_logs(
         g = grad + t * C
         for k in range(C):
             g[k] = <floating>exp(ut[k] - lz[t])
+        # log α_t(s) + log β'_t(s), both shifted, into lb_prev (rewritten
+        # below), normalised by the frame's own log-sum.
+        mx = -INFINITY
         for s in range(S):
-            b = la[t * S + s] + lb[s] + loss   # log γ_t(s)
-            if b != -INFINITY:
-                k = _state_label(labels, blank, s)
-                g[k] = <floating>(g[k] - exp(b))
+            b = la[t * S + s] + lb[s]
+            lb_prev[s] = b
+            if b > mx:
+                mx = b
+        if mx != -INFINITY:     # (a frame no path crosses: none with a finite loss)
+            total = 0
+            for s in range(S):
+                total += exp(lb_prev[s] - mx)
+            mx += log(total)
+            for s in range(S):
+                b = lb_prev[s] - mx   # log γ_t(s)
+                if b != -INFINITY:
+                    k = _state_label(labels, blank, s)
+                    g[k] = <floating>(g[k] - exp(b))
         if t == 0:
             break
+        mx = _row_shift(lb, 0, S)   # log β' shifted per frame, as log α
         for s in range(S):
-            lb_prev[s] = lb[s] + ut[_state_label(labels, blank, s)] - lz[t] \
+            lb_prev[s] = (lb[s] - mx) + (ut[_state_label(labels, blank, s)] - lz[t]) \
                 if lb[s] != -INFINITY else -INFINITY
         for s in range(S):
             b = lb_prev[s]
@@ -696,7 +728,7 @@ cdef double _log_prob_in_logs(
     -inf or feed only states that cannot finish, and _log_add returns the
     other operand of a -inf."""
     cdef intp_t S = 2 * L + 1, t, s, lo, hi
-    cdef double a, mx, lz
+    cdef double a, mx, lz, shift = 0, shift_sum = 0
     cdef double* prev = rows.prev
     cdef double* cur = rows.cur
     cdef double* swap
@@ -708,6 +740,9 @@ cdef double _log_prob_in_logs(
         ut = u + t * C
         mx = _frame_max(ut, C)
         lz = mx + log(_frame_normalizer(ut, C, mx, <double*>NULL))
+        if t > 0:   # prev's band: the same shift as _loss_in_logs
+            shift = _row_shift(prev, max(0, S - 2 * (Tb - t + 1)), min(S, 2 * t))
+            shift_sum += shift
         lo = max(0, S - 2 * (Tb - t))
         hi = min(S, 2 * t + 2)
         # this row last held frame t - 2, whose band began 4 states lower
@@ -723,7 +758,7 @@ cdef double _log_prob_in_logs(
                 if _skip_allowed(labels, s):
                     a = _log_add(a, prev[s - 2])
             if a != -INFINITY:
-                a += ut[_state_label(labels, blank, s)] - lz
+                a += (ut[_state_label(labels, blank, s)] - lz) - shift
             cur[s] = a
         swap = prev
         prev = cur
@@ -731,7 +766,7 @@ cdef double _log_prob_in_logs(
     a = prev[S - 1]
     if S > 1:
         a = _log_add(a, prev[S - 2])
-    return a
+    return -INFINITY if a == -INFINITY else shift_sum + a
 
 
 cdef double _log_normalizer(const floating* u, intp_t Tb, intp_t C) noexcept nogil:

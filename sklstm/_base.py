@@ -373,11 +373,15 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return self._batched_outputs(self._fitted_network(), self._fitted_flat(),
                                      seqs)
 
-    def _read_predict_input(self, X):
+    def _read_predict_steps(self, X):
+        """``X`` read as the fitted model's input form, before the input map."""
         check_is_fitted(self)
         seqs, _ = read_sequences(self, X, reset=False, fitted_kind=self._input_kind,
                                  n_features=self._n_step_features)
-        return self._map_inputs(seqs)
+        return seqs
+
+    def _read_predict_input(self, X):
+        return self._map_inputs(self._read_predict_steps(X))
 
     # --- training ------------------------------------------------------------------
 
@@ -411,9 +415,13 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         seqs, kind, y, Y, n_outputs, weights = self._read_fit_input(
             X, y, sample_weight, first=first, classes=classes)
         if first:
-            self._fit_input_map(seqs)
+            self._fit_input_map(seqs, Y)
         raw_features = seqs.n_features
         seqs = self._map_inputs(seqs)
+        weights = self._check_targets(Y, seqs.lengths, weights)
+        if weights.sum() <= 0:
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number.")
         continuing = incremental and not first  # partial_fit keeps its optimizer
         rng = _rng_from_state(self._rng_state) if continuing \
             else check_random_state(self.random_state)
@@ -472,27 +480,23 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         weights = _check_sample_weight(sample_weight, np.empty((n, 1)),
                                        dtype=np.float64, ensure_non_negative=True)
         Y, n_outputs = self._prepare_targets(y, first_call=first, classes=classes)
-        weights = self._check_targets(Y, seqs.lengths,
-                                      weights * self._class_weights(y))
-        if weights.sum() <= 0:
-            raise ValueError(
-                "Sample weights must contain at least one non-zero number.")
-        return seqs, kind, y, Y, n_outputs, weights
+        return seqs, kind, y, Y, n_outputs, weights * self._class_weights(y)
 
     # --- the input map: standardisation, then frames of steps ---------------------
 
-    def _fit_input_map(self, seqs):
+    def _fit_input_map(self, seqs, Y):
         """Learn ``input_mean_``, ``input_scale_`` and ``steps_per_frame_``."""
         if self.scale_inputs:
             self.input_mean_, self.input_scale_ = fit_standardizer(seqs.data)
         else:
             self.input_mean_ = np.zeros(seqs.n_features)
             self.input_scale_ = np.ones(seqs.n_features)
-        self.steps_per_frame_ = self._choose_steps_per_frame(seqs.lengths)
+        self.steps_per_frame_ = self._choose_steps_per_frame(seqs.lengths, Y)
 
-    def _choose_steps_per_frame(self, lengths):
+    def _choose_steps_per_frame(self, lengths, Y):
         """1 for per-step outputs (they have no such parameter); the parameter,
-        or the rule of "auto"."""
+        or the rule of "auto". ``Y``: the targets, as ``_prepare_targets``
+        gives them."""
         if self._per_step:
             return 1
         if self.steps_per_frame == "auto":
@@ -718,7 +722,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         return min(self.batch_size, n)
 
     def _check_targets(self, Y, lengths, weights):
-        """The sample weights, after any check of the targets against lengths."""
+        """The sample weights, after any check of the targets against the
+        lengths the network reads (in frames of ``steps_per_frame_`` steps)."""
         return weights
 
     def _target_array(self, y):
@@ -854,8 +859,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
         est.set_params(**inferred)
         coef, intercept = est._targets_from_weights(read.coef, read.intercept,
                                                     **targets)
-        k = 1 if cls._per_step or est.steps_per_frame == "auto" \
-            else int(est.steps_per_frame)
+        k = getattr(est, "steps_per_frame", "auto")  # per-step heads have none
+        k = 1 if k == "auto" else int(k)
         if read.n_inputs % k:
             raise ValueError(
                 f"steps_per_frame={k}, but the first layer reads {read.n_inputs} "

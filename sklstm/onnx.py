@@ -22,7 +22,9 @@ The graph does what the estimator does, in this order:
    extended with ``k - 1`` steps of the input mean, cut to a multiple of
    ``k`` steps and reshaped to frames of ``k * n_features`` values (column
    ``j * n_features + d`` is feature ``d`` of the ``j``-th step);
-   ``ceil(lengths / k)`` frames per sequence.
+   ``ceil(lengths / k)`` frames per sequence. The CTC labeler's
+   per-frame outputs are then repeated over each frame's steps (step 6),
+   a row per input step, as its ``predict_proba`` gives them.
 4. The recurrent layers are the ONNX ``LSTM`` or ``GRU`` operators with
    ``sequence_lens``; onnxruntime runs them only time-major
    (``layout=0``), so ``X`` is transposed once and each layer's output
@@ -222,6 +224,24 @@ def _frames(g, x, lengths, k, pad):
     return x, lengths
 
 
+def _unframe(g, out, k, n_steps, mask):
+    """Per-frame outputs ``out`` ``(batch, frames, C)`` as per-step ones
+    ``(batch, n_steps, C)``: each frame's row repeated over its ``k`` steps,
+    zero past each sequence's length (``mask``, ``(batch, n_steps)``), as
+    :meth:`CTCSequenceLabeler.predict_proba` gives them."""
+    shape = g.op("Shape", out)
+    batch = g.op("Gather", shape, g.const([0], np.int64))
+    columns = g.op("Gather", shape, g.const([2], np.int64))
+    out = g.op("Expand", g.op("Unsqueeze", out, g.axes(2)),
+               g.op("Concat", g.op("Gather", shape, g.const([0, 1], np.int64)),
+                    g.const([k], np.int64), columns, axis=0))
+    out = g.op("Reshape", out, g.op("Concat", batch, g.const([-1], np.int64),
+                                    columns, axis=0))
+    out = g.op("Slice", out, g.const([0], np.int64), n_steps, g.axes(1))
+    return g.op("Where", g.op("Unsqueeze", mask, g.axes(2)), out,
+                g.const(0.0, np.float32))
+
+
 def _check_exportable(est):
     """Raise, before any graph is built, for what ONNX cannot express."""
     network = est._fitted_network()
@@ -237,7 +257,8 @@ def _estimator_graph(g, est, x, lengths):
 
     f = folded(est)
     cell_attrs = f.cell.onnx_attributes(f.n_directions)
-    mask = _step_mask(g, x, lengths)
+    mask = step_mask = _step_mask(g, x, lengths)
+    n_steps = g.op("Gather", g.op("Shape", x), g.const([1], np.int64))
     x = g.op("Where", g.op("Unsqueeze", mask, g.axes(2)), x,
              g.const(f.pad, np.float32, "pad"))
     if f.steps_per_frame > 1:
@@ -282,6 +303,8 @@ def _estimator_graph(g, est, x, lengths):
             out = g.op("Softmax", out, axis=2)
         out = g.op("Where", inside, out, g.const(0.0, np.float32))
         out = g.op("Transpose", out, perm=[1, 0, 2])
+        if f.steps_per_frame > 1:  # the CTC labeler's frames: a row per step
+            out = _unframe(g, out, f.steps_per_frame, n_steps, step_mask)
         if getattr(est, "_y_1d", False):  # per-step values fitted on 1-D targets
             out = g.op("Squeeze", out, g.axes(2))
         return out

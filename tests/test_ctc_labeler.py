@@ -162,3 +162,103 @@ def test_fit_is_idempotent_and_keeps_parameters(digits):
     for a, b in zip(model.predict_proba(X[:5]), first):
         np.testing.assert_array_equal(a, b)
     assert model.get_params() == params
+
+
+def stretched(X, k):
+    """Each step of each sequence repeated k times: the same strings, k times
+    as long."""
+    return [np.repeat(x, k, axis=0) for x in X]
+
+
+def test_auto_frames_follow_length_and_leave_labels_room(rng):
+    def frames_chosen(T, n_labels):
+        X = [rng.normal(size=(T, 2)) for _ in range(6)]
+        y = [[i % 2 for i in range(n_labels)] for _ in range(6)]  # no repeats
+        return quiet_fit(small(max_iter=1), X, y).steps_per_frame_
+
+    assert frames_chosen(64, 2) == 1
+    assert frames_chosen(65, 2) == 2
+    assert frames_chosen(400, 2) == 7     # ceil(400 / 64)
+    # 30 labels need 30 frames; the rule keeps twice that: 400 // 60 steps
+    assert frames_chosen(400, 30) == 6
+    assert frames_chosen(400, 150) == 1
+
+
+def test_frames_of_steps_give_a_row_per_step(digits):
+    X, y = digits
+    X = stretched(X[:120], 3)
+    model = quiet_fit(small(max_iter=3, steps_per_frame=4), X, y[:120])
+    assert model.steps_per_frame_ == 4
+    assert model.recurrent_params_[0][0][0].shape[1] == 4 * X[0].shape[1]
+    lengths = [len(x) for x in X[:12]]
+    assert any(n % 4 for n in lengths)
+    proba = model.predict_proba(X[:12])
+    for p, n in zip(proba, lengths):
+        assert p.shape == (n, 11)
+        np.testing.assert_allclose(p.sum(axis=1), 1)
+        # every step of a frame has the frame's row
+        frames = np.repeat(np.arange(-(-n // 4)), 4)[:n]
+        for f in range(frames[-1] + 1):
+            assert np.all(p[frames == f] == p[frames == f][0])
+    # decoding the per-step rows reads what predict reads from the frames
+    best = [p.argmax(axis=1) for p in proba]
+    from_rows = ["".join(str(c) for c, prev in zip(b, np.r_[-1, b[:-1]])
+                         if c != prev and c != 10) for b in best]
+    assert from_rows == model.predict(X[:12])
+
+
+def test_frames_learn_long_sequences(digits):
+    X, y = digits
+    X_test, y_test = make_digit_strings(100, max_digits=3, subset="test",
+                                        random_state=1)
+    model = quiet_fit(small(hidden_layer_sizes=(32,), max_iter=15,
+                            n_iter_no_change=15), stretched(X, 8), y)
+    # ceil(median 27 * 8 steps / 64) = 4, lowered to 3 by the densest string
+    assert model.steps_per_frame_ == 3
+    assert model.score(stretched(X_test, 8), y_test) > 0.8
+
+
+def test_frames_too_few_for_the_labels_are_named(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match=r"a label per frame of 12 steps "
+                       r"\(steps_per_frame_=12\).* or fit with a smaller "
+                       "steps_per_frame"):
+        small(steps_per_frame=12).fit(X[:40], y[:40])
+    # warm starts keep the fitted frames, and check the labels against them
+    model = quiet_fit(small(max_iter=1, steps_per_frame=12), stretched(X[:40], 8),
+                      y[:40])
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError, match="frame of 12 steps"):
+        model.partial_fit(X[:40], y[:40])
+    assert pickle.dumps(model) == before
+
+
+def test_from_weights_reads_frames(rng):
+    H, D, k = 3, 2, 2
+    weights = {"layers.0.weight_ih_l0": rng.normal(size=(4 * H, k * D)),
+               "layers.0.weight_hh_l0": rng.normal(size=(4 * H, H)),
+               "layers.0.bias_ih_l0": np.zeros(4 * H),
+               "layers.0.bias_hh_l0": np.zeros(4 * H),
+               "head.weight": rng.normal(size=(3, H)), "head.bias": np.zeros(3)}
+    model = CTCSequenceLabeler.from_weights(weights, classes="ab", steps_per_frame=k)
+    assert model.steps_per_frame_ == k and model.n_features_in_ == D
+    (p,) = model.predict_proba([rng.normal(size=(5, D))])
+    assert p.shape == (5, 3) and np.all(p[4] == p[5 - 1]) and np.all(p[0] == p[1])
+
+
+def test_frames_are_the_network_reading_frames(digits):
+    """steps_per_frame=k trains exactly as k=1 on the sequences framed (and
+    zero-padded) by hand, and predicts the same labels."""
+    X, y = digits
+    X, y, k = stretched(X[:80], 2), y[:80], 3
+    framed = []
+    for x in X:
+        padded = np.zeros((-(-len(x) // k) * k, x.shape[1]))
+        padded[: len(x)] = x
+        framed.append(padded.reshape(-1, k * x.shape[1]))
+    a = quiet_fit(small(max_iter=2, steps_per_frame=k, scale_inputs=False), X, y)
+    b = quiet_fit(small(max_iter=2, steps_per_frame=1, scale_inputs=False), framed, y)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)
+    assert a.predict(X) == b.predict(framed)
+    for p, q in zip(a.predict_proba(X[:10]), b.predict_proba(framed[:10])):
+        np.testing.assert_allclose(p, np.repeat(q, k, axis=0)[: len(p)], rtol=1e-10)

@@ -161,13 +161,13 @@ def test_regressor_ragged(name):
 
 
 @pytest.mark.parametrize("name", ["lstm-bi-max", "identity-peephole-uni-mean",
-                                  "stacked-gru-uni-last"])
+                                  "stacked-gru-uni-last", "frames3-lstm-bi-mean"])
 def test_ctc_log_probabilities(name):
     X, y = make_digit_strings(16, max_digits=2, random_state=0)
     params = network_params(name)
-    for key in ("pooling", "steps_per_frame"):  # a per-step head, every frame
-        params.pop(key)
+    params.pop("pooling")  # a per-step head; frames repeated over their steps
     ctc = CTCSequenceLabeler(**params).fit(X, y)
+    assert ctc.steps_per_frame_ == params["steps_per_frame"]
     Xp, lengths = padded(X)
     for seed in (None, 4):
         if seed is not None:

@@ -33,7 +33,8 @@ def _reference(u, labels, blank):
     log_y = u - _log_sum(u, 1)[:, None]
     S = 2 * len(labels) + 1
     cls = np.array([labels[(s - 1) // 2] if s % 2 else blank for s in range(S)])
-    skip = np.array([s % 2 == 1 and s >= 3 and labels[(s - 1) // 2] != labels[(s - 3) // 2]
+    skip = np.array([s % 2 == 1 and s >= 3
+                     and labels[(s - 1) // 2] != labels[(s - 3) // 2]
                      for s in range(S)])
     pad = np.full(2, minus_inf)
     la = np.full((n, S), minus_inf)

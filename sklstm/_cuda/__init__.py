@@ -1,9 +1,10 @@
 """The optional GPU backend: sklstm's kernels on an NVIDIA GPU through CuPy.
 
 The array type picks the backend: :mod:`sklstm.functional` given CuPy arrays
-runs here, given NumPy arrays on the CPU kernels of ``sklstm._core``; the
-estimators take ``device="cpu" | "cuda"``. Nothing here imports CuPy until a
-CuPy array or ``device="cuda"`` asks for it, so the package works without it.
+runs here, given NumPy arrays on the CPU kernels of ``sklstm._core``. (The
+estimators' ``device="cpu" | "cuda"`` waits for the GPU checks; see
+``docs/gpu.rst``.) Nothing here imports CuPy until a CuPy array asks for it,
+so the package works without it.
 
 - ``kernels/``: the CUDA sources (element-wise passes of every recurrent
   step, the CTC forward-backward), compiled by NVRTC through

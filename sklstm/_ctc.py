@@ -469,8 +469,8 @@ n_iter_, t_, n_features_in_, input_mean_, input_scale_, steps_per_frame_
             network's output for each frame, repeated over its ``k`` steps.
         """
         out = []
+        batches, steps = self._per_sequence_logits(X)  # checks that it is fitted
         k = self.steps_per_frame_
-        batches, steps = self._per_sequence_logits(X)
         for idx, logits, lengths in batches:
             p = np.exp(log_softmax(logits, axis=2))
             p = np.concatenate([p[:, :, 1:], p[:, :, :1]], axis=2)

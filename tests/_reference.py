@@ -241,3 +241,48 @@ def ctc_loss_log_space(logits, target, blank=0):
     """-log p(target | logits) by the forward recursion in log space: any T,
     and -inf logits (classes of probability zero) stay exact."""
     return -ctc_log_prob(logits, target, blank)
+
+
+def ctc_extended(u, labels, blank):
+    """(loss, gradient with respect to the logits) of one sequence's CTC by the
+    log-space forward-backward recursions in ``np.longdouble`` (a 64-bit
+    mantissa on x86): the judge for long sequences whose probability is far
+    below the smallest double, where float64 recursions round at the scale
+    of the loss."""
+    ld, minus_inf = np.longdouble, np.longdouble(-np.inf)
+
+    def log_sum(a, axis):
+        m = a.max(axis=axis, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        with np.errstate(divide="ignore"):  # log(0) = -inf: unreachable states
+            total = np.exp(a - m).sum(axis=axis, keepdims=True)
+            return (m + np.log(total)).squeeze(axis)
+
+    u = np.asarray(u).astype(ld)
+    n = len(u)
+    log_y = u - log_sum(u, 1)[:, None]
+    S = 2 * len(labels) + 1
+    cls = np.array([labels[(s - 1) // 2] if s % 2 else blank for s in range(S)])
+    skip = np.array([s % 2 == 1 and s >= 3
+                     and labels[(s - 1) // 2] != labels[(s - 3) // 2]
+                     for s in range(S)])
+    pad = np.full(2, minus_inf)
+    la = np.full((n, S), minus_inf)
+    la[0, :2] = log_y[0, cls[:2]]
+    for t in range(1, n):
+        p = np.r_[pad, la[t - 1]]
+        la[t] = log_sum(np.stack([p[2:], p[1:-1], np.where(skip, p[:-2], minus_inf)]),
+                        0) + log_y[t, cls]
+    log_p = log_sum(la[-1, S - 2:], 0)
+    lb = np.full((n, S), minus_inf)
+    lb[-1, S - 2:] = 0
+    skip_next = np.r_[skip[2:], False, False]
+    for t in range(n - 1, 0, -1):
+        q = np.r_[lb[t] + log_y[t, cls], pad]
+        lb[t - 1] = log_sum(np.stack([q[:-2], q[1:-1],
+                                      np.where(skip_next, q[2:], minus_inf)]), 0)
+    gamma = np.exp(la + lb - log_p)
+    grad = np.exp(log_y)
+    for s in range(S):
+        grad[:, cls[s]] -= gamma[:, s]
+    return float(-log_p), grad.astype(np.float64)

@@ -504,15 +504,23 @@ def _gru_packed_backward(cache, d_hidden, dh_n=None, compute_dX=True):
     dW = np.empty((4 * H, n_features), dtype=dtype)
     dU = np.empty((4 * H, H), dtype=dtype)
     db = np.empty(4 * H, dtype=dtype)
+    # the backward pass's slots: the forward's n_x and n_h swapped, so that
+    # the three that reach h_{t-1} come first (sk_gru_cell_backward)
+    W, U = cache.W, cache.U
+    W_back = np.concatenate([W[: 2 * H], W[3 * H :], W[2 * H : 3 * H]])
+    U_back = np.concatenate([U[: 2 * H], U[3 * H :], U[2 * H : 3 * H]])
     _lstm.lstm_backward(
-        cache.X, cache.plan.batch_sizes, cache.W, cache.U, cache.h0, cache.h0,
+        cache.X, cache.plan.batch_sizes, W_back, U_back, cache.h0, cache.h0,
         cache.P, _GRU, cache.gates, cache.hidden, cache.hidden,
         np.ascontiguousarray(d_hidden, dtype=dtype), dh_carry, dc_carry, dgates, dX,
         dW, dU, db,
     )
-    return ((dX if compute_dX else None), dW[: 3 * H],
-            np.concatenate([dU[: 2 * H], dU[3 * H :]]), db[: 3 * H],
-            np.concatenate([db[: 2 * H], db[3 * H :]]), dh_carry + dc_carry)
+    # b_hn's gradient: the kernel skips the zero W block that would sum it
+    db[2 * H : 3 * H] = dgates[:, 2 * H : 3 * H].sum(axis=0)
+    return ((dX if compute_dX else None),
+            np.concatenate([dW[: 2 * H], dW[3 * H :]]), dU[: 3 * H],
+            np.concatenate([db[: 2 * H], db[3 * H :]]), db[: 3 * H],
+            dh_carry + dc_carry)
 
 
 

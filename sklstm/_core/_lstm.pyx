@@ -343,18 +343,32 @@ cdef inline void _input_gradient(
     _columns(rows, True, 4 * H, D, cb, dgates + r0 * 4 * H, 4 * H, PW, dX + r0 * D, D)
 
 
+cdef inline intp_t _recurrent_gates(intp_t H, int kind) noexcept nogil:
+    """The gates whose derivatives reach the previous state: all 4H, or the
+    GRU's first 3H (sk_gru_cell_backward stores them first; the fourth slot
+    is its n gate's input part)."""
+    return 3 * H if kind & SKLSTM_GRU else 4 * H
+
+
 cdef inline void _weight_gradient(
-    intp_t item, intp_t N, intp_t D, intp_t H, const floating* Xp,
+    intp_t item, intp_t N, intp_t D, intp_t H, int kind, const floating* Xp,
     const floating* Hp, const floating* dgates, floating* dW, floating* dU,
     floating* db, floating* scratch,
 ) noexcept nogil:
     """Item = column block ``item // 2`` of dW and db (even items) or of dU (odd).
 
     Alternating keeps the cheap and the costly items (D and H columns of
-    ``A``) evenly spread over the threads of a static schedule.
+    ``A``) evenly spread over the threads of a static schedule. The GRU's
+    blocks of zero weights are left unwritten: dU's past its recurrent gates
+    (its fourth slot) and dW's and db's within its third (whose bias
+    gradient the caller sums itself).
     """
-    cdef intp_t cb = item // 2
+    cdef intp_t cb = item // 2, width = _column_width(<floating*>NULL)
     cdef bint is_W = item % 2 == 0
+    if kind & SKLSTM_GRU and (
+            (not is_W and cb * width >= 3 * H)
+            or (is_W and cb * width >= 2 * H and (cb + 1) * width <= 3 * H)):
+        return
     cdef intp_t m = D if is_W else H
     cdef const floating* Ap = Xp if is_W else Hp
     cdef floating* out = dW if is_W else dU
@@ -431,9 +445,12 @@ cdef inline void _backward_block(
     const floating* prev_d_hidden, floating* prev_dgates,
 ) noexcept nogil:
     """dh_{t-1} for column block cb of units, then step t - 1's gate
-    derivatives there, which need only those units of dh_{t-1}."""
+    derivatives there, which need only those units of dh_{t-1}. (The GRU's
+    derivatives reach h_{t-1} through their first 3H gates alone: see
+    sk_gru_cell_backward.)"""
     cdef intp_t u0 = cb * width, u1 = min(H, u0 + width)
-    _columns(rows, pair, 4 * H, H, cb, dgates, 4 * H, PU, dh_carry, H)
+    _columns(rows, pair, _recurrent_gates(H, kind), H, cb, dgates, 4 * H, PU,
+             dh_carry, H)
     if prev_rows > 0:
         _backward_gates(prev_rows, H, u0, u1, kind, prev_gates, prev_cprev,
                         prev_cells, prev_d_hidden, dh_carry, dc_carry, P, prev_dgates)
@@ -637,7 +654,12 @@ def lstm_backward(
     ``c_{t-1}``: it must come in as zeros (add ``dL/dh_n`` to ``d_hidden`` at
     each sequence's last row instead), and ``dh0 = 0``, ``dc0 = dc_carry +
     dh_carry`` on return. The peephole gradient is left to the caller (a
-    reduction of ``dgates`` against the cell states).
+    reduction of ``dgates`` against the cell states). For the GRU, ``W``,
+    ``U``, ``dgates`` and the gradients have the backward slot order of
+    ``sk_gru_cell_backward`` (``U`` ``(U_r, U_z, U_n, 0)``, ``W`` ``(W_r,
+    W_z, 0, W_n)``); rows ``3H:`` of ``dU`` are left unwritten, and so are
+    the rows of ``dW`` and ``db`` within ``2H:3H`` that no column block
+    outside it shares.
     """
     cdef intp_t N = X.shape[0], D = X.shape[1], H = U.shape[1], G = 4 * H
     cdef intp_t T = batch_sizes.shape[0]
@@ -663,7 +685,7 @@ def lstm_backward(
         scratch_size = sklstm_weight_scratch_size_f64(max(D, H))
     with nogil:
         loop_threads = _loop_threads(batch_sizes, N * G * H)
-        PU = _packed_columns(&U[0, 0], G, H)
+        PU = _packed_columns(&U[0, 0], _recurrent_gates(H, kind), H)
         PW = _packed_columns(&W[0, 0], G, D)
         offsets = <intp_t*>malloc((T + 1) * sizeof(intp_t))
         bounds = <intp_t*>malloc(
@@ -725,12 +747,12 @@ def lstm_backward(
             n_threads = _threads_for(N * G * (D + H), n_items)
             if n_threads == 1:
                 for item in range(n_items):
-                    _weight_gradient(item, N, D, H, Xp, Hp, &dgates[0, 0], &dW[0, 0],
-                                     &dU[0, 0], &db[0], scratch)
+                    _weight_gradient(item, N, D, H, kind, Xp, Hp, &dgates[0, 0],
+                                     &dW[0, 0], &dU[0, 0], &db[0], scratch)
             else:
                 for item in prange(n_items, num_threads=n_threads, schedule="dynamic"):
-                    _weight_gradient(item, N, D, H, Xp, Hp, &dgates[0, 0], &dW[0, 0],
-                                     &dU[0, 0], &db[0],
+                    _weight_gradient(item, N, D, H, kind, Xp, Hp, &dgates[0, 0],
+                                     &dW[0, 0], &dU[0, 0], &db[0],
                                      scratch + threadid() * scratch_size)
     free(PU)
     free(PW)

@@ -174,8 +174,12 @@ SKLSTM_INLINE void SK_NAME(sk_gru_cell)(ptrdiff_t H, ptrdiff_t u0, ptrdiff_t nu,
 
 /* Gate derivatives of one GRU row for units [u0, u1): dh = d_hidden +
  * dh_carry (the product dgates_{t+1} U) + dc_carry (the direct path
- * z_{t+1} ⊙ dh_{t+1}); then dn = dh (1 - z) tanh', the slots' derivatives
- * (dn n_h σ'(r), dh (h_{t-1} - n) σ'(z), dn, dn r), and dc_carry = dh z. */
+ * z_{t+1} ⊙ dh_{t+1}); then dn = dh (1 - z) tanh', and dc_carry = dh z.
+ * The derivatives are stored (dn n_h σ'(r), dh (h_{t-1} - n) σ'(z), dn r,
+ * dn): the forward slots n_x and n_h swapped, so that the three that reach
+ * h_{t-1} (r, z and the recurrent n) come first and the backward products
+ * with U run over 3H gates, not 4H (lstm_backward: U in the order (U_r,
+ * U_z, U_n, 0), W in (W_r, W_z, 0, W_n)). */
 SKLSTM_INLINE void SK_NAME(sk_gru_cell_backward)(
     ptrdiff_t H, ptrdiff_t u0, ptrdiff_t u1, const SK_T* g, const SK_T* hprev,
     const SK_T* d_hidden, const SK_T* dh_carry, SK_T* dc_carry, SK_T* dg) {
@@ -192,8 +196,8 @@ SKLSTM_INLINE void SK_NAME(sk_gru_cell_backward)(
         SK_NAME(sk_storev)(dg + u, dn * nh * r * (one - r), n);
         SK_NAME(sk_storev)(dg + H + u,
                            dh * (SK_NAME(sk_loadv)(hprev + u, n) - nn) * z * (one - z), n);
-        SK_NAME(sk_storev)(dg + 2 * H + u, dn, n);
-        SK_NAME(sk_storev)(dg + 3 * H + u, dn * r, n);
+        SK_NAME(sk_storev)(dg + 2 * H + u, dn * r, n);
+        SK_NAME(sk_storev)(dg + 3 * H + u, dn, n);
         SK_NAME(sk_storev)(dc_carry + u, dh * z, n);
     }
 }

@@ -506,11 +506,12 @@ def _gru_packed_backward(cache, d_hidden, dh_n=None, compute_dX=True):
     db = np.empty(4 * H, dtype=dtype)
     # the backward pass's slots: the forward's n_x and n_h swapped, so that
     # the three that reach h_{t-1} come first (sk_gru_cell_backward)
-    W, U = cache.W, cache.U
-    W_back = np.concatenate([W[: 2 * H], W[3 * H :], W[2 * H : 3 * H]])
-    U_back = np.concatenate([U[: 2 * H], U[3 * H :], U[2 * H : 3 * H]])
+    def swapped(M):
+        return np.concatenate([M[: 2 * H], M[3 * H :], M[2 * H : 3 * H]])
+
     _lstm.lstm_backward(
-        cache.X, cache.plan.batch_sizes, W_back, U_back, cache.h0, cache.h0,
+        cache.X, cache.plan.batch_sizes, swapped(cache.W), swapped(cache.U),
+        cache.h0, cache.h0,
         cache.P, _GRU, cache.gates, cache.hidden, cache.hidden,
         np.ascontiguousarray(d_hidden, dtype=dtype), dh_carry, dc_carry, dgates, dX,
         dW, dU, db,

@@ -224,11 +224,12 @@ def _frames(g, x, lengths, k, pad):
     return x, lengths
 
 
-def _unframe(g, out, k, n_steps, mask):
+def _unframe(g, out, k, mask):
     """Per-frame outputs ``out`` ``(batch, frames, C)`` as per-step ones
     ``(batch, n_steps, C)``: each frame's row repeated over its ``k`` steps,
     zero past each sequence's length (``mask``, ``(batch, n_steps)``), as
     :meth:`CTCSequenceLabeler.predict_proba` gives them."""
+    n_steps = g.op("Gather", g.op("Shape", mask), g.const([1], np.int64))
     shape = g.op("Shape", out)
     batch = g.op("Gather", shape, g.const([0], np.int64))
     columns = g.op("Gather", shape, g.const([2], np.int64))
@@ -258,7 +259,6 @@ def _estimator_graph(g, est, x, lengths):
     f = folded(est)
     cell_attrs = f.cell.onnx_attributes(f.n_directions)
     mask = step_mask = _step_mask(g, x, lengths)
-    n_steps = g.op("Gather", g.op("Shape", x), g.const([1], np.int64))
     x = g.op("Where", g.op("Unsqueeze", mask, g.axes(2)), x,
              g.const(f.pad, np.float32, "pad"))
     if f.steps_per_frame > 1:
@@ -304,7 +304,7 @@ def _estimator_graph(g, est, x, lengths):
         out = g.op("Where", inside, out, g.const(0.0, np.float32))
         out = g.op("Transpose", out, perm=[1, 0, 2])
         if f.steps_per_frame > 1:  # the CTC labeler's frames: a row per step
-            out = _unframe(g, out, f.steps_per_frame, n_steps, step_mask)
+            out = _unframe(g, out, f.steps_per_frame, step_mask)
         if getattr(est, "_y_1d", False):  # per-step values fitted on 1-D targets
             out = g.op("Squeeze", out, g.axes(2))
         return out

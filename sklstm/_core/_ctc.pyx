@@ -311,6 +311,15 @@ cdef inline double _row_shift(const double* row, intp_t lo, intp_t hi) noexcept 
     return 0.0 if mx == -INFINITY else mx
 
 
+cdef inline double _band_shift(
+    const double* prev, intp_t S, intp_t Tb, intp_t t,
+) noexcept nogil:
+    """The shift of frame t >= 1 of the forward recursion: the largest entry
+    of frame t - 1's row ``prev`` among the states that frame reaches and
+    can still finish from (the band _log_prob_in_logs computes)."""
+    return _row_shift(prev, max(0, S - 2 * (Tb - t + 1)), min(S, 2 * t))
+
+
 cdef double _loss_in_logs(
     const floating* u, intp_t Tb, intp_t C, intp_t blank, const intp_t* labels,
     intp_t L, double* la, double* lz,
@@ -329,9 +338,8 @@ cdef double _loss_in_logs(
         lz[t] = mx + log(_frame_normalizer(ut, C, mx, <double*>NULL))
     for t in range(Tb):
         ut = u + t * C
-        if t > 0:   # the band of frame t - 1 (see _log_prob_in_logs)
-            shift = _row_shift(la + (t - 1) * S, max(0, S - 2 * (Tb - t + 1)),
-                               min(S, 2 * t))
+        if t > 0:
+            shift = _band_shift(la + (t - 1) * S, S, Tb, t)
             shift_sum += shift
         for s in range(S):
             if t == 0:
@@ -740,8 +748,8 @@ cdef double _log_prob_in_logs(
         ut = u + t * C
         mx = _frame_max(ut, C)
         lz = mx + log(_frame_normalizer(ut, C, mx, <double*>NULL))
-        if t > 0:   # prev's band: the same shift as _loss_in_logs
-            shift = _row_shift(prev, max(0, S - 2 * (Tb - t + 1)), min(S, 2 * t))
+        if t > 0:   # the same shift as _loss_in_logs
+            shift = _band_shift(prev, S, Tb, t)
             shift_sum += shift
         lo = max(0, S - 2 * (Tb - t))
         hi = min(S, 2 * t + 2)

@@ -454,7 +454,8 @@ def _padded_gradients(cache, dX_packed, states):
 def _gru_slots(W, U, b_ih, b_hh):
     """The GRU's weights in the kernel's four slots (r, z, n_x, n_h): the n
     gate's input and recurrent parts stay apart, since r multiplies only the
-    second (``W`` has a zero n_h block, ``U`` a zero n_x block)."""
+    second (``W`` has a zero n_h block, ``U`` a zero n_x block; the kernels
+    pack the three nonzero blocks of each and never multiply the zeros)."""
     H, xp = U.shape[1], _cuda.namespace(U)
     W4 = xp.zeros((4 * H, W.shape[1]), dtype=W.dtype)
     W4[: 3 * H] = W
@@ -622,10 +623,10 @@ def _pack_step_layers(layers, dtype):
             W, U, b = params[0], _kernel_recurrent(params[1], kind), params[2]
             P = params[3] if kind & _PEEPHOLE else np.zeros((3, U.shape[1]), dtype)
         H, D = U.shape[1], W.shape[1]
-        PW = np.empty(_step.gate_panel_size(H, D, single), dtype=dtype)
-        PU = np.empty(_step.gate_panel_size(H, H, single), dtype=dtype)
-        _step.pack_gates(np.ascontiguousarray(W), PW)
-        _step.pack_gates(np.ascontiguousarray(U), PU)
+        PW = np.empty(_step.gate_panel_size(H, D, single, kind, False), dtype=dtype)
+        PU = np.empty(_step.gate_panel_size(H, H, single, kind, True), dtype=dtype)
+        _step.pack_gates(np.ascontiguousarray(W), kind, False, PW)
+        _step.pack_gates(np.ascontiguousarray(U), kind, True, PU)
         blocks = [PW, PU, np.ascontiguousarray(b), np.ascontiguousarray(P).ravel()]
         offsets = np.cumsum([at] + [a.size for a in blocks])
         rows.append([H, D, kind, *offsets[:4]])

@@ -64,6 +64,9 @@ cdef extern from "lstm_tile.h" nogil:
         SKLSTM_IDENTITY
         SKLSTM_CELL_INPUT
         SKLSTM_GRU
+        SKLSTM_PANEL_ALL
+        SKLSTM_PANEL_GRU_U
+        SKLSTM_PANEL_GRU_W
     intp_t sklstm_unit_blocks_f32(intp_t H)
     intp_t sklstm_unit_blocks_f64(intp_t H)
     intp_t sklstm_column_width_f32()
@@ -72,8 +75,8 @@ cdef extern from "lstm_tile.h" nogil:
     intp_t sklstm_tile_rows()
     intp_t sklstm_column_blocks_f32(intp_t n)
     intp_t sklstm_column_blocks_f64(intp_t n)
-    intp_t sklstm_gate_panel_size_f32(intp_t H, intp_t K)
-    intp_t sklstm_gate_panel_size_f64(intp_t H, intp_t K)
+    intp_t sklstm_gate_panel_size_f32(intp_t H, intp_t K, int panel)
+    intp_t sklstm_gate_panel_size_f64(intp_t H, intp_t K, int panel)
     intp_t sklstm_column_panel_size_f32(intp_t K, intp_t n)
     intp_t sklstm_column_panel_size_f64(intp_t K, intp_t n)
     intp_t sklstm_weight_scratch_size_f32(intp_t m)
@@ -84,15 +87,17 @@ cdef extern from "lstm_tile.h" nogil:
                                intp_t N, intp_t row0, float32_t* dst)
     void sklstm_pack_tiles_f64(intp_t rows, intp_t m, const float64_t* src, intp_t lds,
                                intp_t N, intp_t row0, float64_t* dst)
-    void sklstm_pack_gates_f32(const float32_t* M, intp_t H, intp_t K, float32_t* P)
-    void sklstm_pack_gates_f64(const float64_t* M, intp_t H, intp_t K, float64_t* P)
+    void sklstm_pack_gates_f32(const float32_t* M, intp_t H, intp_t K, int panel,
+                               float32_t* P)
+    void sklstm_pack_gates_f64(const float64_t* M, intp_t H, intp_t K, int panel,
+                               float64_t* P)
     void sklstm_pack_columns_f32(const float32_t* M, intp_t K, intp_t n, float32_t* P)
     void sklstm_pack_columns_f64(const float64_t* M, intp_t K, intp_t n, float64_t* P)
     void sklstm_project_block_f32(
-        intp_t rows, intp_t D, intp_t H, intp_t ub, const float32_t* X,
+        intp_t rows, intp_t D, intp_t H, intp_t ub, int panel, const float32_t* X,
         const float32_t* PW, const float32_t* b, float32_t* gates)
     void sklstm_project_block_f64(
-        intp_t rows, intp_t D, intp_t H, intp_t ub, const float64_t* X,
+        intp_t rows, intp_t D, intp_t H, intp_t ub, int panel, const float64_t* X,
         const float64_t* PW, const float64_t* b, float64_t* gates)
     void sklstm_forward_block_f32(
         intp_t rows, int pair, intp_t H, intp_t ub, int kind, const float32_t* operand,
@@ -234,18 +239,22 @@ cdef inline intp_t _column_blocks(intp_t n, floating* tag) noexcept nogil:
 
 
 cdef inline floating* _packed_gates(
-    const floating* M, intp_t H, intp_t K,
+    const floating* M, intp_t H, intp_t K, int panel,
 ) noexcept nogil:
-    """M (4H, K) in gate panels, in a new buffer (NULL when out of memory)."""
+    """M (4H, K) in gate panels of the given form (``SKLSTM_PANEL_``), in a new
+    buffer (NULL when out of memory)."""
     cdef floating* P
+    cdef intp_t size
     if floating is float:
-        P = <floating*>malloc(sklstm_gate_panel_size_f32(H, K) * sizeof(floating))
+        size = sklstm_gate_panel_size_f32(H, K, panel)
+        P = <floating*>malloc(size * sizeof(floating))
         if P != NULL:
-            sklstm_pack_gates_f32(M, H, K, P)
+            sklstm_pack_gates_f32(M, H, K, panel, P)
     else:
-        P = <floating*>malloc(sklstm_gate_panel_size_f64(H, K) * sizeof(floating))
+        size = sklstm_gate_panel_size_f64(H, K, panel)
+        P = <floating*>malloc(size * sizeof(floating))
         if P != NULL:
-            sklstm_pack_gates_f64(M, H, K, P)
+            sklstm_pack_gates_f64(M, H, K, panel, P)
     return P
 
 
@@ -284,16 +293,19 @@ cdef inline void _pack_tiles(
 
 
 cdef inline void _project(
-    intp_t item, intp_t n_blocks, intp_t N, intp_t D, intp_t H, const floating* X,
-    const floating* PW, const floating* b, floating* gates,
+    intp_t item, intp_t n_blocks, intp_t N, intp_t D, intp_t H, int panel,
+    const floating* X, const floating* PW, const floating* b, floating* gates,
 ) noexcept nogil:
-    """Item = (row chunk, unit block) of gates = X W^T + b."""
+    """Item = (row chunk, unit block) of gates = X W^T + b (PW: gate panels of
+    the given form)."""
     cdef intp_t r0 = (item // n_blocks) * _ROW_CHUNK, ub = item % n_blocks
     cdef intp_t rows = min(_ROW_CHUNK, N - r0)
     if floating is float:
-        sklstm_project_block_f32(rows, D, H, ub, X + r0 * D, PW, b, gates + r0 * 4 * H)
+        sklstm_project_block_f32(rows, D, H, ub, panel, X + r0 * D, PW, b,
+                                 gates + r0 * 4 * H)
     else:
-        sklstm_project_block_f64(rows, D, H, ub, X + r0 * D, PW, b, gates + r0 * 4 * H)
+        sklstm_project_block_f64(rows, D, H, ub, panel, X + r0 * D, PW, b,
+                                 gates + r0 * 4 * H)
 
 
 cdef inline void _forward_step(
@@ -566,7 +578,9 @@ def lstm_forward(
 ):
     """Run one recurrent layer and direction over a packed batch; see the module
     docstring. With the cell-input flag, ``U`` is (4H, H) with a zero g block
-    and multiplies ``c_{t-1}``."""
+    and multiplies ``c_{t-1}``. With the GRU flag, ``W``, ``U`` and ``b`` are in
+    the four slots of ``functional._gru_slots``; the zero blocks (``U``'s n_x,
+    ``W``'s n_h) are not read."""
     cdef intp_t N = X.shape[0], D = X.shape[1], H = U.shape[1], G = 4 * H
     cdef intp_t T = batch_sizes.shape[0]
     cdef intp_t p, item, n_pieces
@@ -578,9 +592,12 @@ def lstm_forward(
     cdef floating* PU = NULL
     cdef floating* PW = NULL
     cdef intp_t* bounds = NULL
+    # the GRU's panels skip its zero blocks (U's n_x, W's n_h)
+    cdef int u_panel = SKLSTM_PANEL_GRU_U if kind & SKLSTM_GRU else SKLSTM_PANEL_ALL
+    cdef int w_panel = SKLSTM_PANEL_GRU_W if kind & SKLSTM_GRU else SKLSTM_PANEL_ALL
     with nogil:
-        PU = _packed_gates(&U[0, 0], H, H)
-        PW = _packed_gates(&W[0, 0], H, D)
+        PU = _packed_gates(&U[0, 0], H, H, u_panel)
+        PW = _packed_gates(&W[0, 0], H, D, w_panel)
         loop_threads = _loop_threads(batch_sizes, N * G * H)
         bounds = <intp_t*>malloc(
             (_PIECES_PER_THREAD * loop_threads + 1) * sizeof(intp_t))
@@ -589,10 +606,12 @@ def lstm_forward(
             n_threads = _threads_for(N * G * D, n_items)
             if n_threads == 1:
                 for item in range(n_items):
-                    _project(item, n_blocks, N, D, H, &X[0, 0], PW, &b[0], &gates[0, 0])
+                    _project(item, n_blocks, N, D, H, w_panel, &X[0, 0], PW, &b[0],
+                             &gates[0, 0])
             else:
                 for item in prange(n_items, num_threads=n_threads, schedule="dynamic"):
-                    _project(item, n_blocks, N, D, H, &X[0, 0], PW, &b[0], &gates[0, 0])
+                    _project(item, n_blocks, N, D, H, w_panel, &X[0, 0], PW, &b[0],
+                             &gates[0, 0])
             # The time loop, in pieces of the batch that share no rows: no
             # thread waits for another until the end.
             # (One piece of the whole batch on one thread, or with each

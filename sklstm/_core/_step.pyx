@@ -40,18 +40,23 @@ cdef extern from "lstm_tile.h" nogil:
     enum:
         SKLSTM_CELL_INPUT
         SKLSTM_GRU
+        SKLSTM_PANEL_ALL
+        SKLSTM_PANEL_GRU_U
+        SKLSTM_PANEL_GRU_W
     int sklstm_wide()
     intp_t sklstm_unit_blocks_f32(intp_t H)
     intp_t sklstm_unit_blocks_f64(intp_t H)
-    intp_t sklstm_gate_panel_size_f32(intp_t H, intp_t K)
-    intp_t sklstm_gate_panel_size_f64(intp_t H, intp_t K)
-    void sklstm_pack_gates_f32(const float32_t* M, intp_t H, intp_t K, float32_t* P)
-    void sklstm_pack_gates_f64(const float64_t* M, intp_t H, intp_t K, float64_t* P)
+    intp_t sklstm_gate_panel_size_f32(intp_t H, intp_t K, int panel)
+    intp_t sklstm_gate_panel_size_f64(intp_t H, intp_t K, int panel)
+    void sklstm_pack_gates_f32(const float32_t* M, intp_t H, intp_t K, int panel,
+                               float32_t* P)
+    void sklstm_pack_gates_f64(const float64_t* M, intp_t H, intp_t K, int panel,
+                               float64_t* P)
     void sklstm_project_block_f32(
-        intp_t rows, intp_t D, intp_t H, intp_t ub, const float32_t* X,
+        intp_t rows, intp_t D, intp_t H, intp_t ub, int panel, const float32_t* X,
         const float32_t* PW, const float32_t* b, float32_t* gates)
     void sklstm_project_block_f64(
-        intp_t rows, intp_t D, intp_t H, intp_t ub, const float64_t* X,
+        intp_t rows, intp_t D, intp_t H, intp_t ub, int panel, const float64_t* X,
         const float64_t* PW, const float64_t* b, float64_t* gates)
     void sklstm_forward_block_f32(
         intp_t rows, int pair, intp_t H, intp_t ub, int kind, const float32_t* operand,
@@ -80,24 +85,37 @@ LAYOUT_COLUMNS = _LAYOUT_COLUMNS
 POOL_LAST, POOL_MEAN, POOL_MAX = _POOL_LAST, _POOL_MEAN, _POOL_MAX
 
 
-def gate_panel_size(intp_t H, intp_t K, bint single):
-    """Values of the gate panels of a ``(4H, K)`` matrix (``single``: float32)."""
+cdef inline int _panel(int kind, bint recurrent) noexcept nogil:
+    """The gate panel form of a layer's ``U`` (``recurrent``) or ``W``: the
+    GRU's skip its zero blocks."""
+    if not kind & SKLSTM_GRU:
+        return SKLSTM_PANEL_ALL
+    return SKLSTM_PANEL_GRU_U if recurrent else SKLSTM_PANEL_GRU_W
+
+
+def gate_panel_size(intp_t H, intp_t K, bint single, int kind, bint recurrent):
+    """Values of the gate panels of a ``(4H, K)`` matrix (``single``: float32),
+    ``U`` (``recurrent``) or ``W`` of a layer of the given kind."""
+    cdef int panel = _panel(kind, recurrent)
     if single:
-        return sklstm_gate_panel_size_f32(H, K)
-    return sklstm_gate_panel_size_f64(H, K)
+        return sklstm_gate_panel_size_f32(H, K, panel)
+    return sklstm_gate_panel_size_f64(H, K, panel)
 
 
 def pack_gates(
     const floating[:, ::1] M,           # IN  (4H, K), gates stacked
-    floating[::1] out,                  # OUT (gate_panel_size(H, K),)
+    int kind,                           # IN  the layer's SKLSTM_ flags
+    bint recurrent,                     # IN  M is U (else W)
+    floating[::1] out,                  # OUT (gate_panel_size(H, K, ...),)
 ):
     """``M`` in gate panels, as the step products read it."""
     cdef intp_t H = M.shape[0] // 4, K = M.shape[1]
+    cdef int panel = _panel(kind, recurrent)
     with nogil:
         if floating is float:
-            sklstm_pack_gates_f32(&M[0, 0], H, K, &out[0])
+            sklstm_pack_gates_f32(&M[0, 0], H, K, panel, &out[0])
         else:
-            sklstm_pack_gates_f64(&M[0, 0], H, K, &out[0])
+            sklstm_pack_gates_f64(&M[0, 0], H, K, panel, &out[0])
 
 
 cdef inline intp_t _unit_blocks(intp_t H, floating* tag) noexcept nogil:
@@ -118,11 +136,12 @@ cdef void _layer_step(
     not alias the previous ones: every unit block reads all of ``h_in``)."""
     cdef intp_t ub, n_blocks = _unit_blocks(H, <floating*>NULL)
     cdef const floating* operand = c_in if kind & SKLSTM_CELL_INPUT else h_in
+    cdef int w_panel = _panel(kind, False)
     for ub in range(n_blocks):
         if floating is float:
-            sklstm_project_block_f32(n, D, H, ub, x, PW, b, gates)
+            sklstm_project_block_f32(n, D, H, ub, w_panel, x, PW, b, gates)
         else:
-            sklstm_project_block_f64(n, D, H, ub, x, PW, b, gates)
+            sklstm_project_block_f64(n, D, H, ub, w_panel, x, PW, b, gates)
     # pair: a single row sums as the batch kernel sums a step of one row
     for ub in range(n_blocks):
         if floating is float:

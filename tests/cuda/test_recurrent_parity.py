@@ -139,7 +139,10 @@ def test_packed_states(engine, kind, reverse):
     W, U, b = rng.normal(size=(4 * H, D)), rng.normal(size=(4 * H, H)), rng.normal(
         size=4 * H)
     if kind == F._GRU:
-        U[2 * H : 3 * H] = 0  # the kernels' four slots: no recurrent n_x block
+        # the kernels' four slots: no recurrent n_x block, no input n_h block
+        # (the CPU kernel does not read them)
+        U[2 * H : 3 * H] = 0
+        W[3 * H :] = 0
     P = rng.normal(size=(3, H)) if kind & F._PEEPHOLE else np.zeros((3, H))
     want = F._packed_states(plan, X, np.empty((plan.n_rows, H)), W, U, b, P, kind,
                             reverse)

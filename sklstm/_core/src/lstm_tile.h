@@ -38,10 +38,23 @@
  * c_{t-1} instead of h_{t-1}, combinations of them; or the GRU. */
 enum { SKLSTM_PEEPHOLE = 1, SKLSTM_IDENTITY = 2, SKLSTM_CELL_INPUT = 4, SKLSTM_GRU = 8 };
 
+/* The forms of a gate panel (the panel argument of the packing and the input
+ * projection): all four gate slots; or, for the GRU, the three slots whose
+ * block of U (r, z, n_h) or of W (r, z, n_x) is not zero, so that its step
+ * products skip the zero blocks (see sk_panel_slot in lstm_tile_impl.h). */
+enum { SKLSTM_PANEL_ALL = 0, SKLSTM_PANEL_GRU_U = 1, SKLSTM_PANEL_GRU_W = 2 };
+
+/* Gate vectors per row of a panel of the given form. */
+SKLSTM_INLINE int sklstm_panel_gates(const int panel) {
+    return panel == SKLSTM_PANEL_ALL ? 4 : 3;
+}
+
 /* Rows per register tile: 3 rows x 4 vectors = 12 accumulators. */
 #define SKLSTM_MR 3
 /* AVX-512 has 32 vector registers: 6 rows x 4 vectors = 24 accumulators. */
 #define SKLSTM_WIDE_MR 6
+/* (The GRU's forward step tile is 3 vectors wide, SKLSTM_PANEL_GRU_U: with
+ * 8 rows instead of 6 it measured no faster.) */
 
 /* float: tanh by the odd rational minimax approximation p(x)/q(x) of degrees
  * 13/6 that Eigen and ONNX Runtime (MLAS) use, clamped at ±7.9053 where
@@ -229,9 +242,10 @@ static inline ptrdiff_t sklstm_tile_rows(void) {
         return sklstm_wide() ? sklstm_column_width_##P##_w()                        \
                              : sklstm_column_width_##P##_n();                       \
     }                                                                               \
-    static inline ptrdiff_t sklstm_gate_panel_size_##P(ptrdiff_t H, ptrdiff_t K) {         \
-        return sklstm_wide() ? sklstm_gate_panel_size_##P##_w(H, K)                 \
-                             : sklstm_gate_panel_size_##P##_n(H, K);                \
+    static inline ptrdiff_t sklstm_gate_panel_size_##P(ptrdiff_t H, ptrdiff_t K,           \
+                                                       int panel) {                 \
+        return sklstm_wide() ? sklstm_gate_panel_size_##P##_w(H, K, panel)          \
+                             : sklstm_gate_panel_size_##P##_n(H, K, panel);         \
     }                                                                               \
     static inline ptrdiff_t sklstm_column_panel_size_##P(ptrdiff_t K, ptrdiff_t n) {       \
         return sklstm_wide() ? sklstm_column_panel_size_##P##_w(K, n)               \
@@ -251,9 +265,10 @@ static inline ptrdiff_t sklstm_tile_rows(void) {
         if (sklstm_wide()) sklstm_pack_tiles_##P##_w(rows, m, src, lds, N, row0, dst); \
         else sklstm_pack_tiles_##P##_n(rows, m, src, lds, N, row0, dst);            \
     }                                                                               \
-    static inline void sklstm_pack_gates_##P(const T* M, ptrdiff_t H, ptrdiff_t K, T* out) {\
-        if (sklstm_wide()) sklstm_pack_gates_##P##_w(M, H, K, out);                 \
-        else sklstm_pack_gates_##P##_n(M, H, K, out);                               \
+    static inline void sklstm_pack_gates_##P(const T* M, ptrdiff_t H, ptrdiff_t K,         \
+                                             int panel, T* out) {                   \
+        if (sklstm_wide()) sklstm_pack_gates_##P##_w(M, H, K, panel, out);          \
+        else sklstm_pack_gates_##P##_n(M, H, K, panel, out);                        \
     }                                                                               \
     static inline void sklstm_pack_columns_##P(const T* M, ptrdiff_t K, ptrdiff_t n,       \
                                         T* out) {                                   \
@@ -261,10 +276,11 @@ static inline ptrdiff_t sklstm_tile_rows(void) {
         else sklstm_pack_columns_##P##_n(M, K, n, out);                             \
     }                                                                               \
     static inline void sklstm_project_block_##P(ptrdiff_t rows, ptrdiff_t D, ptrdiff_t H,  \
-                                         ptrdiff_t ub, const T* X, const T* PW,     \
-                                         const T* b, T* gates) {                    \
-        if (sklstm_wide()) sklstm_project_block_##P##_w(rows, D, H, ub, X, PW, b, gates); \
-        else sklstm_project_block_##P##_n(rows, D, H, ub, X, PW, b, gates);         \
+                                         ptrdiff_t ub, int panel, const T* X,       \
+                                         const T* PW, const T* b, T* gates) {       \
+        if (sklstm_wide())                                                          \
+            sklstm_project_block_##P##_w(rows, D, H, ub, panel, X, PW, b, gates);   \
+        else sklstm_project_block_##P##_n(rows, D, H, ub, panel, X, PW, b, gates);  \
     }                                                                               \
     static inline void sklstm_forward_block_##P(ptrdiff_t rows, int pair, ptrdiff_t H,     \
                                          ptrdiff_t ub, int kind, const T* operand,  \

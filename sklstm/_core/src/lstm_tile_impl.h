@@ -60,17 +60,17 @@ SK_TARGET static void SK_NAME(sklstm_activation)(int kind, const SK_T* x, SK_T* 
 }
 
 /* The micro-kernel of every product here, on a tile of mr (<= MR) rows and
- * 4 vectors of columns (pair: see the one-row case below):
+ * nv (3 or 4) vectors of columns (pair: see the one-row case below):
  *     acc[r][v] += sum_k A[r * ars + k * aks] * P[k * pks + v * NU : +NU]
  * A is read by broadcast, so it may be strided either way (rows of a
  * row-major matrix, or columns of one for transposed products). */
-SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const int pair, const SK_T* A,
-                                      ptrdiff_t ars, ptrdiff_t aks, ptrdiff_t K,
-                                      const SK_T* P, ptrdiff_t pks,
+SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const int nv, const int pair,
+                                      const SK_T* A, ptrdiff_t ars, ptrdiff_t aks,
+                                      ptrdiff_t K, const SK_T* P, ptrdiff_t pks,
                                       SK_VEC acc[SK_MR][4]) {
     ptrdiff_t k = 0;
     if (mr == 1 && pair) {
-        /* One row has only 4 independent sums, too few to hide the FMA
+        /* One row has only nv independent sums, too few to hide the FMA
          * latency: alternate two sets of them over k, then add the sets.
          * This sums in another order than a row of a larger tile, so callers
          * ask for it (pair) only where the same row never falls in a larger
@@ -80,46 +80,58 @@ SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const int pair, const SK_T* 
             const SK_T* p = P + k * pks;
             SK_VEC a = SK_SPLAT(A[k * aks]), b = SK_SPLAT(A[(k + 1) * aks]);
 #pragma GCC unroll 4
-            for (int v = 0; v < 4; ++v) {
+            for (int v = 0; v < nv; ++v) {
                 acc[0][v] += a * SK_LOADV(p + v * SK_NU);
                 odd[v] += b * SK_LOADV(p + pks + v * SK_NU);
             }
         }
 #pragma GCC unroll 4
-        for (int v = 0; v < 4; ++v) acc[0][v] += odd[v];
+        for (int v = 0; v < nv; ++v) acc[0][v] += odd[v];
     }
     for (; k < K; ++k) {
         const SK_T* p = P + k * pks;
-        SK_VEC p0 = SK_LOADV(p), p1 = SK_LOADV(p + SK_NU);
-        SK_VEC p2 = SK_LOADV(p + 2 * SK_NU), p3 = SK_LOADV(p + 3 * SK_NU);
+        SK_VEC pv[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; ++v) pv[v] = SK_LOADV(p + v * SK_NU);
 #pragma GCC unroll 8
         for (int r = 0; r < mr; ++r) {
             SK_VEC a = SK_SPLAT(A[r * ars + k * aks]);
-            acc[r][0] += a * p0;
-            acc[r][1] += a * p1;
-            acc[r][2] += a * p2;
-            acc[r][3] += a * p3;
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; ++v) acc[r][v] += a * pv[v];
         }
     }
 }
 
-/* Rows [0, mr) of one forward step tile, units u0 .. u0+nu of every gate:
- * gates (x W^T + b on entry) += h_{t-1} U^T. */
+/* The gate slot (0-3, of the 4H gates of a row) that vector v of a gate
+ * panel of the given form holds: every slot in order (SKLSTM_PANEL_ALL), or
+ * the GRU's three nonzero blocks of U (r, z, n_h: SKLSTM_PANEL_GRU_U) or of
+ * W (r, z, n_x: SKLSTM_PANEL_GRU_W). */
+SKLSTM_INLINE int SK_NAME(sk_panel_slot)(const int panel, const int v) {
+    return panel == SKLSTM_PANEL_GRU_U && v == 2 ? 3 : v;
+}
+
+/* Rows [0, mr) of one forward step tile, units u0 .. u0+nu of the gates of
+ * the panel form (see sk_panel_slot): gates (x W^T + b on entry) +=
+ * h_{t-1} U^T. */
 SKLSTM_INLINE void SK_NAME(sk_forward_tile)(
-    const int mr, const int pair, ptrdiff_t H, ptrdiff_t K, ptrdiff_t u0, ptrdiff_t nu,
-    const SK_T* hprev, const SK_T* P, SK_T* gates) {
+    const int mr, const int panel, const int pair, ptrdiff_t H, ptrdiff_t K,
+    ptrdiff_t u0, ptrdiff_t nu, const SK_T* hprev, const SK_T* P, SK_T* gates) {
+    const int nv = sklstm_panel_gates(panel);
     SK_VEC acc[SK_MR][4];
 #pragma GCC unroll 8
     for (int r = 0; r < mr; ++r)
 #pragma GCC unroll 4
-        for (int g = 0; g < 4; ++g)
-            acc[r][g] = SK_NAME(sk_loadv)(gates + r * 4 * H + g * H + u0, nu);
-    SK_NAME(sk_kernel)(mr, pair, hprev, H, 1, K, P, 4 * SK_NU, acc);
+        for (int v = 0; v < nv; ++v)
+            acc[r][v] = SK_NAME(sk_loadv)(
+                gates + r * 4 * H + SK_NAME(sk_panel_slot)(panel, v) * H + u0, nu);
+    SK_NAME(sk_kernel)(mr, nv, pair, hprev, H, 1, K, P, nv * SK_NU, acc);
 #pragma GCC unroll 8
     for (int r = 0; r < mr; ++r)
 #pragma GCC unroll 4
-        for (int g = 0; g < 4; ++g)
-            SK_NAME(sk_storev)(gates + r * 4 * H + g * H + u0, acc[r][g], nu);
+        for (int v = 0; v < nv; ++v)
+            SK_NAME(sk_storev)(
+                gates + r * 4 * H + SK_NAME(sk_panel_slot)(panel, v) * H + u0,
+                acc[r][v], nu);
 }
 
 /* The element-wise pass of one row of an LSTM step, units u0 .. u0+nu:
@@ -227,8 +239,10 @@ SKLSTM_INLINE void SK_NAME(sk_gru_cell_backward)(
 #define SKLSTM_KC 128
 
 /* ---- Packing -------------------------------------------------------------
- * Gate panels, from M (4H, K) row-major (M = U with K = H, or W with K = D):
- *     P[((ub * K + k) * 4 + gate) * NU + j] = M[gate * H + ub * NU + j, k]
+ * Gate panels, from M (4H, K) row-major (M = U with K = H, or W with K = D),
+ * of nv = sklstm_panel_gates(panel) vectors, vector v from gate slot
+ * sk_panel_slot(panel, v):
+ *     P[((ub * K + k) * nv + v) * NU + j] = M[slot(v) * H + ub * NU + j, k]
  * Column panels, from M (K, n) row-major (M = U or W, K = 4H):
  *     P[(cb * K + k) * 4NU + j] = M[k, cb * 4NU + j]
  * Units or columns past the end are zero. */
@@ -242,23 +256,27 @@ static ptrdiff_t SK_NAME(sklstm_column_blocks)(ptrdiff_t n) {
     return (n + 4 * SK_NU - 1) / (4 * SK_NU);
 }
 
-static ptrdiff_t SK_NAME(sklstm_gate_panel_size)(ptrdiff_t H, ptrdiff_t K) {
-    return SK_NAME(sklstm_unit_blocks)(H) * K * 4 * SK_NU;
+static ptrdiff_t SK_NAME(sklstm_gate_panel_size)(ptrdiff_t H, ptrdiff_t K, int panel) {
+    return SK_NAME(sklstm_unit_blocks)(H) * K * sklstm_panel_gates(panel) * SK_NU;
 }
 
 static ptrdiff_t SK_NAME(sklstm_column_panel_size)(ptrdiff_t K, ptrdiff_t n) {
     return SK_NAME(sklstm_column_blocks)(n) * K * 4 * SK_NU;
 }
 
-static void SK_NAME(sklstm_pack_gates)(const SK_T* M, ptrdiff_t H, ptrdiff_t K, SK_T* P) {
+static void SK_NAME(sklstm_pack_gates)(const SK_T* M, ptrdiff_t H, ptrdiff_t K,
+                                       int panel, SK_T* P) {
+    const int nv = sklstm_panel_gates(panel);
     for (ptrdiff_t ub = 0; ub < SK_NAME(sklstm_unit_blocks)(H); ++ub)
         for (ptrdiff_t k = 0; k < K; ++k)
-            for (ptrdiff_t g = 0; g < 4; ++g)
+            for (int v = 0; v < nv; ++v) {
+                const ptrdiff_t g = SK_NAME(sk_panel_slot)(panel, v);
                 for (ptrdiff_t j = 0; j < SK_NU; ++j) {
                     ptrdiff_t u = ub * SK_NU + j;
-                    P[((ub * K + k) * 4 + g) * SK_NU + j] =
+                    P[((ub * K + k) * nv + v) * SK_NU + j] =
                         u < H ? M[(g * H + u) * K + k] : 0;
                 }
+            }
 }
 
 static void SK_NAME(sklstm_pack_columns)(const SK_T* M, ptrdiff_t K, ptrdiff_t n, SK_T* P) {
@@ -273,29 +291,44 @@ static void SK_NAME(sklstm_pack_columns)(const SK_T* M, ptrdiff_t K, ptrdiff_t n
 
 /* ---- Forward ---------------------------------------------------------------- */
 
-/* Input projection of rows [0, rows) for unit block ub:
- * gates[:, units of every gate] = X @ W^T + b, with PW the gate panels of W. */
-SK_TARGET static void SK_NAME(sklstm_project_block)(
-    ptrdiff_t rows, ptrdiff_t D, ptrdiff_t H, ptrdiff_t ub, const SK_T* X,
-    const SK_T* PW, const SK_T* b, SK_T* gates) {
+/* Input projection of rows [0, rows) for unit block ub, with PW the gate
+ * panels of W of the given form: gates[:, units of every gate] = X @ W^T + b.
+ * (SKLSTM_PANEL_GRU_W: the fourth slot, whose block of W is zero, is b's.) */
+SKLSTM_INLINE void SK_NAME(sk_project)(
+    const int panel, ptrdiff_t rows, ptrdiff_t D, ptrdiff_t H, ptrdiff_t ub,
+    const SK_T* X, const SK_T* PW, const SK_T* b, SK_T* gates) {
+    const int nv = sklstm_panel_gates(panel);
     const ptrdiff_t u0 = ub * SK_NU, nu = H - u0 < SK_NU ? H - u0 : SK_NU;
-    const SK_T* P = PW + ub * D * 4 * SK_NU;
+    const SK_T* P = PW + ub * D * nv * SK_NU;
     SK_VEC bias[4];
     for (int g = 0; g < 4; ++g) bias[g] = SK_NAME(sk_loadv)(b + g * H + u0, nu);
-#define SK_TILE(mr, r0)                                                        \
-    do {                                                                       \
-        SK_VEC acc[SK_MR][4];                                              \
-        _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                 \
-            _Pragma("GCC unroll 4") for (int g = 0; g < 4; ++g)                \
-                acc[r][g] = bias[g];                                           \
-        SK_NAME(sk_kernel)((mr), 1, X + (r0) * D, D, 1, D, P, 4 * SK_NU, acc); \
-        _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                 \
-            _Pragma("GCC unroll 4") for (int g = 0; g < 4; ++g)                \
-                SK_NAME(sk_storev)(gates + ((r0) + r) * 4 * H + g * H + u0,    \
-                                   acc[r][g], nu);                             \
+#define SK_TILE(mr, r0)                                                          \
+    do {                                                                         \
+        SK_VEC acc[SK_MR][4];                                                    \
+        _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                   \
+            _Pragma("GCC unroll 4") for (int g = 0; g < nv; ++g)                 \
+                acc[r][g] = bias[g];                                             \
+        SK_NAME(sk_kernel)((mr), nv, 1, X + (r0) * D, D, 1, D, P, nv * SK_NU, acc); \
+        _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r) {                 \
+            _Pragma("GCC unroll 4") for (int g = 0; g < nv; ++g)                 \
+                SK_NAME(sk_storev)(gates + ((r0) + r) * 4 * H + g * H + u0,      \
+                                   acc[r][g], nu);                               \
+            if (nv == 3)                                                         \
+                SK_NAME(sk_storev)(gates + ((r0) + r) * 4 * H + 3 * H + u0,      \
+                                   bias[3], nu);                                 \
+        }                                                                        \
     } while (0)
     SK_FOR_ROW_TILES(rows, SK_TILE);
 #undef SK_TILE
+}
+
+SK_TARGET static void SK_NAME(sklstm_project_block)(
+    ptrdiff_t rows, ptrdiff_t D, ptrdiff_t H, ptrdiff_t ub, int panel, const SK_T* X,
+    const SK_T* PW, const SK_T* b, SK_T* gates) {
+    if (panel == SKLSTM_PANEL_GRU_W)
+        SK_NAME(sk_project)(SKLSTM_PANEL_GRU_W, rows, D, H, ub, X, PW, b, gates);
+    else
+        SK_NAME(sk_project)(SKLSTM_PANEL_ALL, rows, D, H, ub, X, PW, b, gates);
 }
 
 /* One step for unit block ub, every running row: gates holds x W^T + b on
@@ -312,17 +345,29 @@ SK_TARGET static void SK_NAME(sklstm_forward_block)(
     const SK_T* PU, SK_T* gates, const SK_T* cprev, const SK_T* P, SK_T* cells,
     SK_T* hidden) {
     const ptrdiff_t u0 = ub * SK_NU, nu = H - u0 < SK_NU ? H - u0 : SK_NU;
-    const SK_T* PB = PU + ub * H * 4 * SK_NU;
+    const int gru = (kind & SKLSTM_GRU) != 0;
+    const ptrdiff_t nv = gru ? 3 : 4;
+    const SK_T* PB = PU + ub * H * nv * SK_NU;
     /* In chunks of SK_STEP_KC of the H products, so that a chunk of the panel
      * stays in L1 while every row tile passes (the 64-byte panels of H = 256
-     * are 64 KiB; the 32-byte ones measured faster unchunked). */
+     * are 64 KiB; the 32-byte ones measured faster unchunked). The GRU's
+     * panels hold U's three nonzero blocks (SKLSTM_PANEL_GRU_U). */
     for (ptrdiff_t k0 = 0; k0 < H; k0 += SK_STEP_KC) {
         const ptrdiff_t kc = H - k0 < SK_STEP_KC ? H - k0 : SK_STEP_KC;
-#define SK_TILE(mr, r0)                                                          \
-    SK_NAME(sk_forward_tile)((mr), pair, H, kc, u0, nu, operand + (r0) * H + k0,  \
-                             PB + k0 * 4 * SK_NU, gates + (r0) * 4 * H)
-        SK_FOR_ROW_TILES(rows, SK_TILE);
+#define SK_TILE(mr, r0)                                                             \
+    SK_NAME(sk_forward_tile)((mr), SKLSTM_PANEL_ALL, pair, H, kc, u0, nu,           \
+                             operand + (r0) * H + k0, PB + k0 * 4 * SK_NU,          \
+                             gates + (r0) * 4 * H)
+#define SK_GRU_TILE(mr, r0)                                                         \
+    SK_NAME(sk_forward_tile)((mr), SKLSTM_PANEL_GRU_U, pair, H, kc, u0, nu,         \
+                             operand + (r0) * H + k0, PB + k0 * 3 * SK_NU,          \
+                             gates + (r0) * 4 * H)
+        if (gru)
+            SK_FOR_ROW_TILES(rows, SK_GRU_TILE);
+        else
+            SK_FOR_ROW_TILES(rows, SK_TILE);
 #undef SK_TILE
+#undef SK_GRU_TILE
     }
     for (ptrdiff_t r = 0; r < rows; ++r) {
         SK_T* gr = gates + r * 4 * H;
@@ -365,7 +410,7 @@ SK_TARGET static void SK_NAME(sklstm_columns_block)(
         _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                    \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                   \
                 acc[r][v] = SK_SPLAT(0);                                          \
-        SK_NAME(sk_kernel)((mr), pair, A + (r0) * lda, lda, 1, K, P, width, acc); \
+        SK_NAME(sk_kernel)((mr), 4, pair, A + (r0) * lda, lda, 1, K, P, width, acc); \
         _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                    \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                   \
                 SK_NAME(sk_storev)(out + ((r0) + r) * ldo + c0 + v * SK_NU,       \
@@ -506,7 +551,7 @@ SK_TARGET static void SK_NAME(sklstm_weight_block)(
         _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                   \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                  \
                 acc[r][v] = SK_LOADV(acc_out + ((r0) + r) * width + v * SK_NU);  \
-        SK_NAME(sk_kernel)((mr), 1, Ap + (r0) * N + k0 * SK_MR, 1, SK_MR, \
+        SK_NAME(sk_kernel)((mr), 4, 1, Ap + (r0) * N + k0 * SK_MR, 1, SK_MR, \
                            kc, panel, width, acc);                               \
         _Pragma("GCC unroll 8") for (int r = 0; r < (mr); ++r)                   \
             _Pragma("GCC unroll 4") for (int v = 0; v < 4; ++v)                  \

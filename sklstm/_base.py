@@ -56,6 +56,15 @@ def log_softmax(logits, axis=-1):
 _PASS_VALUES = 2**22
 
 
+# Without early stopping, ``fit`` ends with the weights of the epoch of
+# lowest training loss instead of the last epoch's when the last epoch's loss
+# is above _SPIKE_RATIO times the lowest (and above it by more than ``tol``):
+# a fit that ends within a spike of the loss does not keep the spike's
+# weights (see ``_train_epochs``). 0 turns it off (for experiments:
+# bench_accuracy's --patch).
+_SPIKE_RATIO = 2.0
+
+
 # Sequences per batch of a pass, at most: the kernels' time loop over more
 # rows a step runs out of cache (2000 sequences of 50-500 steps, 32 units, one
 # thread: 2.0-2.3 s as one batch, 1.7 s in batches of 512).
@@ -566,6 +575,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             updates_per_epoch=-(-len(train_idx) // batch_size), tol=self.tol,
             adaptive=self.learning_rate == "adaptive", higher_is_better=early_stopping,
             best=state["best_score"] if early_stopping else state["best_loss"])
+        # the weights of the best epoch: the best validation score's, kept at
+        # the end; or the lowest training loss's, kept if the fit ends within
+        # a spike of the loss (Adam takes such spikes on small data sets, where
+        # the loss nears zero); not in partial_fit
+        keep_best = early_stopping or (_SPIKE_RATIO > 0 and not incremental)
         best_flat, converged = None, False
         for _ in range(1 if incremental else self.max_iter):
             start = time.perf_counter()
@@ -578,8 +592,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             if early_stopping:
                 watched = self._validation_score(network, flat, *validation)
                 state["validation_scores"].append(watched)
-                if schedule.is_best(watched):
-                    best_flat = [a.copy() for a in flat]
+            if keep_best and schedule.is_best(watched):
+                best_flat = [a.copy() for a in flat]
             event = schedule.update(watched, optimizer)
             converged = not incremental and event == "stop"
             self._report_epoch(state, epoch_loss, watched if early_stopping else None,
@@ -587,13 +601,20 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
                                time.perf_counter() - start)
             if converged:
                 break
+        if best_flat is not None and (early_stopping or self._ends_in_spike(
+                state["loss_curve"][-1], schedule.best)):
+            state["flat"] = best_flat
         if early_stopping:
             state["best_score"], state["best_loss"] = schedule.best, None
-            if best_flat is not None:
-                state["flat"] = best_flat
         else:
             state["best_score"], state["best_loss"] = None, schedule.best
         return state, converged
+
+    def _ends_in_spike(self, last_loss, lowest_loss):
+        """Whether a fit whose last epoch's loss is ``last_loss`` ended within a
+        spike (see ``_SPIKE_RATIO``)."""
+        return (last_loss > _SPIKE_RATIO * lowest_loss
+                and last_loss - lowest_loss > self.tol)
 
     def _epoch(self, network, flat, optimizer, seqs, Y, weights, order, batch_size,
                rng):

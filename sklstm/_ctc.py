@@ -63,7 +63,9 @@ random_state, tol, verbose, warm_start, momentum, nesterovs_momentum, \
 early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, \
 max_grad_norm, scale_inputs, learning_rate, n_updates_no_change
         As in :class:`LSTMClassifier`; early stopping watches ``score``
-        (one minus the label error rate) on the held-out sequences.
+        (one minus the label error rate) on the held-out sequences (without
+        it, a fit that ends within a spike of the training loss keeps the
+        weights of the epoch of lowest loss).
     steps_per_frame : int or "auto", default="auto"
         The network reads each run of ``steps_per_frame`` consecutive steps
         as one frame of ``steps_per_frame * n_features`` values (the last

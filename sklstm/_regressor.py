@@ -115,7 +115,9 @@ class LSTMRegressor(RegressorMixin, ScaledTargetsMixin, StreamingMixin, EvolinoM
         Only used when ``solver="sgd"``.
     early_stopping : bool, default=False
         Stop when the R² of a held-out ``validation_fraction`` stops improving
-        and keep the best epoch's weights.
+        and keep the best epoch's weights. Without it, a fit that ends
+        within a spike of the training loss keeps the weights of the epoch
+        of lowest loss, as in :class:`LSTMClassifier`.
     validation_fraction : float, default=0.1
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
         Only used when ``solver="adam"``.

@@ -76,7 +76,9 @@ class LSTMSequenceRegressor(PerStepMixin, RegressorMixin, ScaledTargetsMixin,
     early_stopping : bool, default=False
         Stop when the R² over every step of a held-out
         ``validation_fraction`` of the sequences stops improving, and keep
-        the best epoch's weights.
+        the best epoch's weights. Without it, a fit that ends within a spike
+        of the training loss keeps the weights of the epoch of lowest loss,
+        as in :class:`LSTMClassifier`.
     validation_fraction : float, default=0.1
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
     n_iter_no_change : int, default=10

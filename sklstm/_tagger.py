@@ -94,7 +94,9 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, StreamingMixin, BaseLSTM):
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training sequences, stop when
         their per-step accuracy stops improving, and keep the best epoch's
-        weights.
+        weights. Without it, a fit that ends within a spike of the training
+        loss keeps the weights of the epoch of lowest loss, as in
+        :class:`LSTMClassifier`.
     validation_fraction : float, default=0.1
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
         Only used when ``solver="adam"``.

@@ -243,6 +243,40 @@ def test_input_map_folds_into_the_first_layer(rng):
     np.testing.assert_allclose(raw.predict_proba(X), clf.predict_proba(X), rtol=1e-9)
 
 
+@pytest.mark.parametrize("cls", [LSTMClassifier, LSTMRegressor])
+def test_a_fit_ending_in_a_spike_keeps_the_lowest_loss(rng, monkeypatch, cls):
+    """Without early stopping, a fit whose last epoch's loss is more than twice
+    the lowest ends with the weights of the epoch of lowest loss; any other
+    fit, and partial_fit, with the last epoch's."""
+    losses = iter([3.0, 1.0, 2.0, 5.0, 4.0])
+    seen = []
+
+    def scripted_epoch(self, network, flat, *args):
+        for a in flat:  # every epoch moves every weight
+            a += 1.0
+        seen.append([a.copy() for a in flat])
+        return next(losses)
+
+    monkeypatch.setattr(cls, "_epoch", scripted_epoch)
+    X, y = make_data(rng)
+    est = quiet(small(cls, max_iter=5, learning_rate="constant"), X, y)
+    assert est.loss_curve_ == [3.0, 1.0, 2.0, 5.0, 4.0] and est.best_loss_ == 1.0
+    for got, want in zip(est._fitted_flat(), seen[1]):
+        np.testing.assert_array_equal(got, want)
+    # no spike: the last epoch above the lowest, by less than twice
+    losses, seen = iter([3.0, 1.0, 2.0, 5.0, 1.9]), []
+    est = quiet(small(cls, max_iter=5, learning_rate="constant"), X, y)
+    assert est.best_loss_ == 1.0
+    for got, want in zip(est._fitted_flat(), seen[4]):
+        np.testing.assert_array_equal(got, want)
+    # partial_fit: one epoch, whose weights stay whatever its loss
+    losses = iter([9.0])
+    seen.clear()
+    est.partial_fit(X, y)
+    for got, want in zip(est._fitted_flat(), seen[0]):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_validation_scores_belong_to_early_stopped_fits(rng):
     X, y = make_data(rng)
     clf = quiet(small(early_stopping=True, warm_start=True), X, y)

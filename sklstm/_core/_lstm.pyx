@@ -64,9 +64,8 @@ cdef extern from "lstm_tile.h" nogil:
         SKLSTM_IDENTITY
         SKLSTM_CELL_INPUT
         SKLSTM_GRU
-        SKLSTM_PANEL_ALL
-        SKLSTM_PANEL_GRU_U
-        SKLSTM_PANEL_GRU_W
+    int sklstm_recurrent_panel(int kind)
+    int sklstm_input_panel(int kind)
     intp_t sklstm_unit_blocks_f32(intp_t H)
     intp_t sklstm_unit_blocks_f64(intp_t H)
     intp_t sklstm_column_width_f32()
@@ -592,9 +591,10 @@ def lstm_forward(
     cdef floating* PU = NULL
     cdef floating* PW = NULL
     cdef intp_t* bounds = NULL
-    # the GRU's panels skip its zero blocks (U's n_x, W's n_h)
-    cdef int u_panel = SKLSTM_PANEL_GRU_U if kind & SKLSTM_GRU else SKLSTM_PANEL_ALL
-    cdef int w_panel = SKLSTM_PANEL_GRU_W if kind & SKLSTM_GRU else SKLSTM_PANEL_ALL
+    # the panels skip the zero blocks of the GRU (U's n_x, W's n_h) and of
+    # the cell-input form (U's candidate)
+    cdef int u_panel = sklstm_recurrent_panel(kind)
+    cdef int w_panel = sklstm_input_panel(kind)
     with nogil:
         PU = _packed_gates(&U[0, 0], H, H, u_panel)
         PW = _packed_gates(&W[0, 0], H, D, w_panel)

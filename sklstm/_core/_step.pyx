@@ -40,10 +40,9 @@ cdef extern from "lstm_tile.h" nogil:
     enum:
         SKLSTM_CELL_INPUT
         SKLSTM_GRU
-        SKLSTM_PANEL_ALL
-        SKLSTM_PANEL_GRU_U
-        SKLSTM_PANEL_GRU_W
     int sklstm_wide()
+    int sklstm_recurrent_panel(int kind)
+    int sklstm_input_panel(int kind)
     intp_t sklstm_unit_blocks_f32(intp_t H)
     intp_t sklstm_unit_blocks_f64(intp_t H)
     intp_t sklstm_gate_panel_size_f32(intp_t H, intp_t K, int panel)
@@ -86,11 +85,9 @@ POOL_LAST, POOL_MEAN, POOL_MAX = _POOL_LAST, _POOL_MEAN, _POOL_MAX
 
 
 cdef inline int _panel(int kind, bint recurrent) noexcept nogil:
-    """The gate panel form of a layer's ``U`` (``recurrent``) or ``W``: the
-    GRU's skip its zero blocks."""
-    if not kind & SKLSTM_GRU:
-        return SKLSTM_PANEL_ALL
-    return SKLSTM_PANEL_GRU_U if recurrent else SKLSTM_PANEL_GRU_W
+    """The gate panel form of a layer's ``U`` (``recurrent``) or ``W`` (those of
+    the GRU and the cell-input form skip their zero blocks)."""
+    return sklstm_recurrent_panel(kind) if recurrent else sklstm_input_panel(kind)
 
 
 def gate_panel_size(intp_t H, intp_t K, bint single, int kind, bint recurrent):

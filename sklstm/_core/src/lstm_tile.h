@@ -39,21 +39,31 @@
 enum { SKLSTM_PEEPHOLE = 1, SKLSTM_IDENTITY = 2, SKLSTM_CELL_INPUT = 4, SKLSTM_GRU = 8 };
 
 /* The forms of a gate panel (the panel argument of the packing and the input
- * projection): all four gate slots; or, for the GRU, the three slots whose
- * block of U (r, z, n_h) or of W (r, z, n_x) is not zero, so that its step
- * products skip the zero blocks (see sk_panel_slot in lstm_tile_impl.h). */
-enum { SKLSTM_PANEL_ALL = 0, SKLSTM_PANEL_GRU_U = 1, SKLSTM_PANEL_GRU_W = 2 };
+ * projection): all four gate slots; or three of them, where the fourth's
+ * block of the matrix is zero, so that the products skip it (see
+ * sk_panel_slot in lstm_tile_impl.h): slots 0, 1 and 3 for the U of the GRU
+ * (r, z, n_h) and of the cell-input form (i, f, o: its candidate has no
+ * recurrent term), slots 0, 1 and 2 for the W of the GRU (r, z, n_x). */
+enum { SKLSTM_PANEL_ALL = 0, SKLSTM_PANEL_013 = 1, SKLSTM_PANEL_012 = 2 };
 
 /* Gate vectors per row of a panel of the given form. */
 SKLSTM_INLINE int sklstm_panel_gates(const int panel) {
     return panel == SKLSTM_PANEL_ALL ? 4 : 3;
 }
 
+/* The panel forms of U (recurrent) and of W of a step of the given kind. */
+SKLSTM_INLINE int sklstm_recurrent_panel(const int kind) {
+    return kind & (SKLSTM_GRU | SKLSTM_CELL_INPUT) ? SKLSTM_PANEL_013 : SKLSTM_PANEL_ALL;
+}
+SKLSTM_INLINE int sklstm_input_panel(const int kind) {
+    return kind & SKLSTM_GRU ? SKLSTM_PANEL_012 : SKLSTM_PANEL_ALL;
+}
+
 /* Rows per register tile: 3 rows x 4 vectors = 12 accumulators. */
 #define SKLSTM_MR 3
 /* AVX-512 has 32 vector registers: 6 rows x 4 vectors = 24 accumulators. */
 #define SKLSTM_WIDE_MR 6
-/* (The GRU's forward step tile is 3 vectors wide, SKLSTM_PANEL_GRU_U: with
+/* (The GRU's forward step tile is 3 vectors wide, SKLSTM_PANEL_013: with
  * 8 rows instead of 6 it measured no faster.) */
 
 /* float: tanh by the odd rational minimax approximation p(x)/q(x) of degrees

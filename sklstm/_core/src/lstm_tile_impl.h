@@ -104,10 +104,9 @@ SKLSTM_INLINE void SK_NAME(sk_kernel)(const int mr, const int nv, const int pair
 
 /* The gate slot (0-3, of the 4H gates of a row) that vector v of a gate
  * panel of the given form holds: every slot in order (SKLSTM_PANEL_ALL), or
- * the GRU's three nonzero blocks of U (r, z, n_h: SKLSTM_PANEL_GRU_U) or of
- * W (r, z, n_x: SKLSTM_PANEL_GRU_W). */
+ * slots 0, 1, 3 (SKLSTM_PANEL_013) or 0, 1, 2 (SKLSTM_PANEL_012). */
 SKLSTM_INLINE int SK_NAME(sk_panel_slot)(const int panel, const int v) {
-    return panel == SKLSTM_PANEL_GRU_U && v == 2 ? 3 : v;
+    return panel == SKLSTM_PANEL_013 && v == 2 ? 3 : v;
 }
 
 /* Rows [0, mr) of one forward step tile, units u0 .. u0+nu of the gates of
@@ -293,7 +292,8 @@ static void SK_NAME(sklstm_pack_columns)(const SK_T* M, ptrdiff_t K, ptrdiff_t n
 
 /* Input projection of rows [0, rows) for unit block ub, with PW the gate
  * panels of W of the given form: gates[:, units of every gate] = X @ W^T + b.
- * (SKLSTM_PANEL_GRU_W: the fourth slot, whose block of W is zero, is b's.) */
+ * (SKLSTM_PANEL_012, the GRU's W: the fourth slot, whose block of W is zero,
+ * is b's.) */
 SKLSTM_INLINE void SK_NAME(sk_project)(
     const int panel, ptrdiff_t rows, ptrdiff_t D, ptrdiff_t H, ptrdiff_t ub,
     const SK_T* X, const SK_T* PW, const SK_T* b, SK_T* gates) {
@@ -325,8 +325,8 @@ SKLSTM_INLINE void SK_NAME(sk_project)(
 SK_TARGET static void SK_NAME(sklstm_project_block)(
     ptrdiff_t rows, ptrdiff_t D, ptrdiff_t H, ptrdiff_t ub, int panel, const SK_T* X,
     const SK_T* PW, const SK_T* b, SK_T* gates) {
-    if (panel == SKLSTM_PANEL_GRU_W)
-        SK_NAME(sk_project)(SKLSTM_PANEL_GRU_W, rows, D, H, ub, X, PW, b, gates);
+    if (panel == SKLSTM_PANEL_012)
+        SK_NAME(sk_project)(SKLSTM_PANEL_012, rows, D, H, ub, X, PW, b, gates);
     else
         SK_NAME(sk_project)(SKLSTM_PANEL_ALL, rows, D, H, ub, X, PW, b, gates);
 }
@@ -345,29 +345,30 @@ SK_TARGET static void SK_NAME(sklstm_forward_block)(
     const SK_T* PU, SK_T* gates, const SK_T* cprev, const SK_T* P, SK_T* cells,
     SK_T* hidden) {
     const ptrdiff_t u0 = ub * SK_NU, nu = H - u0 < SK_NU ? H - u0 : SK_NU;
-    const int gru = (kind & SKLSTM_GRU) != 0;
-    const ptrdiff_t nv = gru ? 3 : 4;
+    const int three = sklstm_recurrent_panel(kind) == SKLSTM_PANEL_013;
+    const ptrdiff_t nv = three ? 3 : 4;
     const SK_T* PB = PU + ub * H * nv * SK_NU;
     /* In chunks of SK_STEP_KC of the H products, so that a chunk of the panel
      * stays in L1 while every row tile passes (the 64-byte panels of H = 256
-     * are 64 KiB; the 32-byte ones measured faster unchunked). The GRU's
-     * panels hold U's three nonzero blocks (SKLSTM_PANEL_GRU_U). */
+     * are 64 KiB; the 32-byte ones measured faster unchunked). The panels of
+     * the GRU and of the cell-input form hold U's three nonzero blocks
+     * (SKLSTM_PANEL_013). */
     for (ptrdiff_t k0 = 0; k0 < H; k0 += SK_STEP_KC) {
         const ptrdiff_t kc = H - k0 < SK_STEP_KC ? H - k0 : SK_STEP_KC;
 #define SK_TILE(mr, r0)                                                             \
     SK_NAME(sk_forward_tile)((mr), SKLSTM_PANEL_ALL, pair, H, kc, u0, nu,           \
                              operand + (r0) * H + k0, PB + k0 * 4 * SK_NU,          \
                              gates + (r0) * 4 * H)
-#define SK_GRU_TILE(mr, r0)                                                         \
-    SK_NAME(sk_forward_tile)((mr), SKLSTM_PANEL_GRU_U, pair, H, kc, u0, nu,         \
+#define SK_THREE_TILE(mr, r0)                                                       \
+    SK_NAME(sk_forward_tile)((mr), SKLSTM_PANEL_013, pair, H, kc, u0, nu,           \
                              operand + (r0) * H + k0, PB + k0 * 3 * SK_NU,          \
                              gates + (r0) * 4 * H)
-        if (gru)
-            SK_FOR_ROW_TILES(rows, SK_GRU_TILE);
+        if (three)
+            SK_FOR_ROW_TILES(rows, SK_THREE_TILE);
         else
             SK_FOR_ROW_TILES(rows, SK_TILE);
 #undef SK_TILE
-#undef SK_GRU_TILE
+#undef SK_THREE_TILE
     }
     for (ptrdiff_t r = 0; r < rows; ++r) {
         SK_T* gr = gates + r * 4 * H;

@@ -93,10 +93,10 @@ cdef extern from "lstm_tile.h" nogil:
     void sklstm_pack_columns_f32(const float32_t* M, intp_t K, intp_t n, float32_t* P)
     void sklstm_pack_columns_f64(const float64_t* M, intp_t K, intp_t n, float64_t* P)
     void sklstm_project_block_f32(
-        intp_t rows, intp_t D, intp_t H, intp_t ub, int panel, const float32_t* X,
+        intp_t rows, intp_t D, intp_t H, intp_t ub, int kind, const float32_t* X,
         const float32_t* PW, const float32_t* b, float32_t* gates)
     void sklstm_project_block_f64(
-        intp_t rows, intp_t D, intp_t H, intp_t ub, int panel, const float64_t* X,
+        intp_t rows, intp_t D, intp_t H, intp_t ub, int kind, const float64_t* X,
         const float64_t* PW, const float64_t* b, float64_t* gates)
     void sklstm_forward_block_f32(
         intp_t rows, int pair, intp_t H, intp_t ub, int kind, const float32_t* operand,
@@ -292,18 +292,18 @@ cdef inline void _pack_tiles(
 
 
 cdef inline void _project(
-    intp_t item, intp_t n_blocks, intp_t N, intp_t D, intp_t H, int panel,
+    intp_t item, intp_t n_blocks, intp_t N, intp_t D, intp_t H, int kind,
     const floating* X, const floating* PW, const floating* b, floating* gates,
 ) noexcept nogil:
-    """Item = (row chunk, unit block) of gates = X W^T + b (PW: gate panels of
-    the given form)."""
+    """Item = (row chunk, unit block) of gates = X W^T + b (PW: gate panels in
+    the form of the kind's W)."""
     cdef intp_t r0 = (item // n_blocks) * _ROW_CHUNK, ub = item % n_blocks
     cdef intp_t rows = min(_ROW_CHUNK, N - r0)
     if floating is float:
-        sklstm_project_block_f32(rows, D, H, ub, panel, X + r0 * D, PW, b,
+        sklstm_project_block_f32(rows, D, H, ub, kind, X + r0 * D, PW, b,
                                  gates + r0 * 4 * H)
     else:
-        sklstm_project_block_f64(rows, D, H, ub, panel, X + r0 * D, PW, b,
+        sklstm_project_block_f64(rows, D, H, ub, kind, X + r0 * D, PW, b,
                                  gates + r0 * 4 * H)
 
 
@@ -593,11 +593,9 @@ def lstm_forward(
     cdef intp_t* bounds = NULL
     # the panels skip the zero blocks of the GRU (U's n_x, W's n_h) and of
     # the cell-input form (U's candidate)
-    cdef int u_panel = sklstm_recurrent_panel(kind)
-    cdef int w_panel = sklstm_input_panel(kind)
     with nogil:
-        PU = _packed_gates(&U[0, 0], H, H, u_panel)
-        PW = _packed_gates(&W[0, 0], H, D, w_panel)
+        PU = _packed_gates(&U[0, 0], H, H, sklstm_recurrent_panel(kind))
+        PW = _packed_gates(&W[0, 0], H, D, sklstm_input_panel(kind))
         loop_threads = _loop_threads(batch_sizes, N * G * H)
         bounds = <intp_t*>malloc(
             (_PIECES_PER_THREAD * loop_threads + 1) * sizeof(intp_t))
@@ -606,11 +604,11 @@ def lstm_forward(
             n_threads = _threads_for(N * G * D, n_items)
             if n_threads == 1:
                 for item in range(n_items):
-                    _project(item, n_blocks, N, D, H, w_panel, &X[0, 0], PW, &b[0],
+                    _project(item, n_blocks, N, D, H, kind, &X[0, 0], PW, &b[0],
                              &gates[0, 0])
             else:
                 for item in prange(n_items, num_threads=n_threads, schedule="dynamic"):
-                    _project(item, n_blocks, N, D, H, w_panel, &X[0, 0], PW, &b[0],
+                    _project(item, n_blocks, N, D, H, kind, &X[0, 0], PW, &b[0],
                              &gates[0, 0])
             # The time loop, in pieces of the batch that share no rows: no
             # thread waits for another until the end.

@@ -52,10 +52,10 @@ cdef extern from "lstm_tile.h" nogil:
     void sklstm_pack_gates_f64(const float64_t* M, intp_t H, intp_t K, int panel,
                                float64_t* P)
     void sklstm_project_block_f32(
-        intp_t rows, intp_t D, intp_t H, intp_t ub, int panel, const float32_t* X,
+        intp_t rows, intp_t D, intp_t H, intp_t ub, int kind, const float32_t* X,
         const float32_t* PW, const float32_t* b, float32_t* gates)
     void sklstm_project_block_f64(
-        intp_t rows, intp_t D, intp_t H, intp_t ub, int panel, const float64_t* X,
+        intp_t rows, intp_t D, intp_t H, intp_t ub, int kind, const float64_t* X,
         const float64_t* PW, const float64_t* b, float64_t* gates)
     void sklstm_forward_block_f32(
         intp_t rows, int pair, intp_t H, intp_t ub, int kind, const float32_t* operand,
@@ -133,12 +133,11 @@ cdef void _layer_step(
     not alias the previous ones: every unit block reads all of ``h_in``)."""
     cdef intp_t ub, n_blocks = _unit_blocks(H, <floating*>NULL)
     cdef const floating* operand = c_in if kind & SKLSTM_CELL_INPUT else h_in
-    cdef int w_panel = _panel(kind, False)
     for ub in range(n_blocks):
         if floating is float:
-            sklstm_project_block_f32(n, D, H, ub, w_panel, x, PW, b, gates)
+            sklstm_project_block_f32(n, D, H, ub, kind, x, PW, b, gates)
         else:
-            sklstm_project_block_f64(n, D, H, ub, w_panel, x, PW, b, gates)
+            sklstm_project_block_f64(n, D, H, ub, kind, x, PW, b, gates)
     # pair: a single row sums as the batch kernel sums a step of one row
     for ub in range(n_blocks):
         if floating is float:

@@ -286,11 +286,11 @@ static inline ptrdiff_t sklstm_tile_rows(void) {
         else sklstm_pack_columns_##P##_n(M, K, n, out);                             \
     }                                                                               \
     static inline void sklstm_project_block_##P(ptrdiff_t rows, ptrdiff_t D, ptrdiff_t H,  \
-                                         ptrdiff_t ub, int panel, const T* X,       \
+                                         ptrdiff_t ub, int kind, const T* X,        \
                                          const T* PW, const T* b, T* gates) {       \
         if (sklstm_wide())                                                          \
-            sklstm_project_block_##P##_w(rows, D, H, ub, panel, X, PW, b, gates);   \
-        else sklstm_project_block_##P##_n(rows, D, H, ub, panel, X, PW, b, gates);  \
+            sklstm_project_block_##P##_w(rows, D, H, ub, kind, X, PW, b, gates);    \
+        else sklstm_project_block_##P##_n(rows, D, H, ub, kind, X, PW, b, gates);   \
     }                                                                               \
     static inline void sklstm_forward_block_##P(ptrdiff_t rows, int pair, ptrdiff_t H,     \
                                          ptrdiff_t ub, int kind, const T* operand,  \

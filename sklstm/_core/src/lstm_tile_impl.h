@@ -322,10 +322,12 @@ SKLSTM_INLINE void SK_NAME(sk_project)(
 #undef SK_TILE
 }
 
+/* The input projection of a step of the given kind (PW packed in
+ * sklstm_input_panel(kind)'s form). */
 SK_TARGET static void SK_NAME(sklstm_project_block)(
-    ptrdiff_t rows, ptrdiff_t D, ptrdiff_t H, ptrdiff_t ub, int panel, const SK_T* X,
+    ptrdiff_t rows, ptrdiff_t D, ptrdiff_t H, ptrdiff_t ub, int kind, const SK_T* X,
     const SK_T* PW, const SK_T* b, SK_T* gates) {
-    if (panel == SKLSTM_PANEL_012)
+    if (sklstm_input_panel(kind) == SKLSTM_PANEL_012)
         SK_NAME(sk_project)(SKLSTM_PANEL_012, rows, D, H, ub, X, PW, b, gates);
     else
         SK_NAME(sk_project)(SKLSTM_PANEL_ALL, rows, D, H, ub, X, PW, b, gates);

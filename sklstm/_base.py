@@ -25,7 +25,7 @@ from ._optimizers import (
     clip_by_global_norm,
     optimizer_from_state,
 )
-from ._products import sum_of_squares
+from ._products import dot, sum_of_squares
 from ._schedule import PlateauSchedule
 from ._sequences import (
     auto_steps_per_frame,
@@ -45,6 +45,27 @@ def log_softmax(logits, axis=-1):
     shifted = logits - logits.max(axis=axis, keepdims=True)
     shifted -= np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return shifted
+
+
+def softmax_cross_entropy(logits, codes, weights, label_smoothing=0.0):
+    """The weighted cross-entropy of the rows of ``logits`` (``(n, K)``)
+    against targets ``(1 - eps) * onehot(codes) + eps / K`` (``eps``:
+    ``label_smoothing``), and its gradient ``weights * (softmax - targets)``.
+    ``weights`` (``(n,)``, summing to one for a mean) is in the dtype of
+    ``logits``."""
+    log_p = log_softmax(logits, axis=1)
+    rows = np.arange(len(codes))
+    eps = label_smoothing
+    per_row = log_p[rows, codes]
+    d_logits = np.exp(log_p)
+    if eps:
+        n_classes = logits.shape[1]
+        per_row = (1 - eps) * per_row + (eps / n_classes) * log_p.sum(axis=1)
+        d_logits -= eps / n_classes
+    loss = -dot(weights, per_row.astype(logits.dtype, copy=False))
+    d_logits[rows, codes] -= 1 - eps
+    d_logits *= weights[:, None]
+    return loss, d_logits
 
 
 # Values of the widest array (a layer's output, or the per-step head's

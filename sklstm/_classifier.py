@@ -1,6 +1,6 @@
 """LSTMClassifier: one label per sequence."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
@@ -10,8 +10,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import column_or_1d
 
-from ._base import BaseLSTM, log_softmax
-from ._products import dot
+from ._base import BaseLSTM, log_softmax, softmax_cross_entropy
 from ._streaming import StreamingMixin
 
 
@@ -129,6 +128,14 @@ class LSTMClassifier(ClassifierMixin, StreamingMixin, BaseLSTM):
         Weights of the classes in the loss, as in scikit-learn's classifiers.
         ``partial_fit`` refuses "balanced", as
         :class:`~sklearn.linear_model.SGDClassifier` does.
+    label_smoothing : float in [0, 1), default=0.0
+        Training targets of ``1 - label_smoothing + label_smoothing /
+        n_classes`` for the true class and ``label_smoothing / n_classes``
+        for each other (Szegedy et al. 2016), as ``label_smoothing`` of
+        PyTorch's ``CrossEntropyLoss`` and of Keras' cross-entropies: the loss
+        no longer nears zero, which keeps small data sets from overfitting
+        into spikes of the loss. The loss reported (``loss_curve_``,
+        ``best_loss_``) is the smoothed one. 0 is the plain cross-entropy.
 
     Attributes
     ----------
@@ -234,6 +241,7 @@ class LSTMClassifier(ClassifierMixin, StreamingMixin, BaseLSTM):
         "steps_per_frame": [StrOptions({"auto"}),
                             Interval(Integral, 1, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -246,6 +254,7 @@ class LSTMClassifier(ClassifierMixin, StreamingMixin, BaseLSTM):
         beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
         max_grad_norm=1.0, scale_inputs=True, learning_rate="adaptive",
         n_updates_no_change=100, steps_per_frame="auto", class_weight=None,
+        label_smoothing=0.0,
     ):
         super().__init__(
             hidden_layer_sizes, bidirectional=bidirectional, cell=cell,
@@ -263,6 +272,7 @@ class LSTMClassifier(ClassifierMixin, StreamingMixin, BaseLSTM):
         self.steps_per_frame = steps_per_frame
         self.pooling = pooling
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -444,15 +454,9 @@ class LSTMClassifier(ClassifierMixin, StreamingMixin, BaseLSTM):
         return True
 
     def _loss(self, logits, Y, weights, lengths):
-        log_p = log_softmax(logits, axis=1)
-        rows = np.arange(len(Y))
         total = weights.sum()
         w = (weights / total if total > 0 else weights).astype(logits.dtype)
-        loss = -dot(w, log_p[rows, Y])
-        d_logits = np.exp(log_p)
-        d_logits[rows, Y] -= 1
-        d_logits *= w[:, None]
-        return loss, d_logits
+        return softmax_cross_entropy(logits, Y, w, self.label_smoothing)
 
     def _validation_score(self, network, flat, seqs, Y):
         logits = self._batched_outputs(network, flat, seqs)

@@ -1,17 +1,16 @@
 """LSTMTagger: a label for every step of every sequence."""
 
-from numbers import Number
+from numbers import Number, Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
-from ._base import BaseLSTM, log_softmax
+from ._base import BaseLSTM, log_softmax, softmax_cross_entropy
 from ._classifier import check_partial_fit_call, sorted_head
-from ._products import dot
 from ._steps import (
     PerStepMixin,
     check_step_lengths,
@@ -69,6 +68,10 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, StreamingMixin, BaseLSTM):
         class by ``n_labelled_steps / (n_classes * its steps)``, as
         scikit-learn's classifiers do per sample. ``partial_fit`` refuses
         "balanced".
+    label_smoothing : float in [0, 1), default=0.0
+        Training targets smoothed towards the uniform distribution over the
+        classes, per step; see :class:`LSTMClassifier`. 0 is the plain
+        cross-entropy.
     dropout : float in [0, 1), default=0.0
         Fraction of the outputs of each layer but the last zeroed while
         training.
@@ -185,15 +188,17 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, StreamingMixin, BaseLSTM):
         **BaseLSTM._parameter_constraints,
         "ignore_label": "no_validation",
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
         self, hidden_layer_sizes=(64,), *, bidirectional=True, cell="lstm",
         hidden_activation="tanh", recurrent_input="hidden", ignore_label=None,
-        class_weight=None, dropout=0.0, solver="adam", alpha=1e-4,
-        batch_size="auto", learning_rate_init=1e-2, max_iter=200, shuffle=True,
-        random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-        nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+        class_weight=None, label_smoothing=0.0, dropout=0.0, solver="adam",
+        alpha=1e-4, batch_size="auto", learning_rate_init=1e-2, max_iter=200,
+        shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+        momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+        validation_fraction=0.1,
         beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
         max_grad_norm=1.0, scale_inputs=True, learning_rate="adaptive",
         n_updates_no_change=100,
@@ -213,6 +218,7 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, StreamingMixin, BaseLSTM):
         )
         self.ignore_label = ignore_label
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -402,13 +408,7 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, StreamingMixin, BaseLSTM):
         total = step_weights.sum()
         w = (step_weights / total if total > 0 else step_weights).astype(
             logits.rows.dtype)
-        log_p = log_softmax(logits.rows, axis=1)
-        rows = np.arange(codes.size)
-        loss = -dot(w, log_p[rows, codes])
-        d_rows = np.exp(log_p)
-        d_rows[rows, codes] -= 1
-        d_rows *= w[:, None]
-        return loss, d_rows
+        return softmax_cross_entropy(logits.rows, codes, w, self.label_smoothing)
 
     def _validation_score(self, network, flat, seqs, Y):
         predicted = self._step_rows(network, flat, seqs).argmax(axis=1)

@@ -284,6 +284,66 @@ def test_class_weight_shifts_predictions(rng):
     assert np.mean(weighted.predict(X) == 0) > np.mean(plain.predict(X) == 0) + 0.2
 
 
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.35])
+def test_label_smoothing_loss_and_its_gradient(rng, eps):
+    """The loss is the weighted mean cross-entropy against targets of
+    ``1 - eps + eps / K`` and ``eps / K``; its gradient matches central
+    differences (float64)."""
+    n, K = 7, 4
+    logits = rng.normal(size=(n, K)) * 3
+    Y = rng.integers(0, K, size=n)
+    weights = rng.uniform(0.2, 2.0, size=n)
+    clf = LSTMClassifier(label_smoothing=eps)
+    loss, grad = clf._loss(logits, Y, weights, None)
+
+    targets = np.full((n, K), eps / K)
+    targets[np.arange(n), Y] += 1 - eps
+    log_p = logits - logits.max(1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
+    expected = -np.sum(weights[:, None] * targets * log_p) / weights.sum()
+    np.testing.assert_allclose(loss, expected, rtol=1e-12)
+    if eps == 0:  # the plain cross-entropy: scikit-learn's log_loss
+        from sklearn.metrics import log_loss
+        np.testing.assert_allclose(loss, log_loss(Y, np.exp(log_p), labels=range(K),
+                                                  sample_weight=weights), rtol=1e-12)
+
+    h = 1e-6
+    numeric = np.zeros_like(logits)
+    for i in range(n):
+        for k in range(K):
+            up, down = logits.copy(), logits.copy()
+            up[i, k] += h
+            down[i, k] -= h
+            numeric[i, k] = (clf._loss(up, Y, weights, None)[0]
+                             - clf._loss(down, Y, weights, None)[0]) / (2 * h)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_label_smoothing_keeps_the_probabilities_off_one(rng):
+    """On data it separates, the plain model's probabilities near one; with
+    smoothing they stay near the smoothed target, ``1 - eps + eps / K``."""
+    X = [rng.normal(size=(6, 1)) + (2.0 if i % 2 else -2.0) for i in range(40)]
+    y = np.arange(40) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = small(max_iter=150).fit(X, y)
+        smoothed = small(max_iter=150, label_smoothing=0.2).fit(X, y)
+    assert plain.score(X, y) == smoothed.score(X, y) == 1.0
+    assert plain.predict_proba(X).max(axis=1).min() > 0.99
+    top = smoothed.predict_proba(X).max(axis=1)
+    assert np.all(np.abs(top - 0.9) < 0.05)
+    # the smoothed loss cannot fall below the smoothed targets' entropy
+    floor = -(0.9 * np.log(0.9) + 0.1 * np.log(0.1))
+    assert min(smoothed.loss_curve_) > floor - 1e-3
+
+
+@pytest.mark.parametrize("value", [1.0, -0.1, 1.5])
+def test_label_smoothing_out_of_range_is_refused(data, value):
+    X, y = data
+    with pytest.raises(ValueError, match="label_smoothing"):
+        small(label_smoothing=value).fit(X, y)
+
+
 def test_diverging_loss_raises_and_leaves_the_model(data):
     X, y = data
 

@@ -143,9 +143,13 @@ def test_ignored_steps_are_left_out_of_loss_and_score():
         small(ignore_label="up").partial_fit(X, y, classes=["down", "up"])
 
 
-def test_loss_is_the_weighted_cross_entropy_of_the_labelled_steps(rng):
-    """The packed loss against the equations on padded arrays, in NumPy."""
-    tagger = LSTMTagger(ignore_label=-1, class_weight={0: 2.0, 1: 1.0, 2: 0.25})
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+def test_loss_is_the_weighted_cross_entropy_of_the_labelled_steps(rng, eps):
+    """The packed loss against the equations on padded arrays, in NumPy; with
+    ``label_smoothing=eps``, against targets ``1 - eps + eps / K`` and
+    ``eps / K``."""
+    tagger = LSTMTagger(ignore_label=-1, class_weight={0: 2.0, 1: 1.0, 2: 0.25},
+                        label_smoothing=eps)
     lengths = np.array([3, 5, 1, 4])
     y = [rng.integers(-1, 3, size=n) for n in lengths]
     y[1][:3] = [0, 1, 2]
@@ -167,7 +171,9 @@ def test_loss_is_the_weighted_cross_entropy_of_the_labelled_steps(rng):
             if label < 0:
                 continue
             log_p = z[t] - np.log(np.exp(z[t]).sum())
-            num -= w * class_weight[label] * log_p[label]
+            target = np.full(n_classes, eps / n_classes)
+            target[label] += 1 - eps
+            num -= w * class_weight[label] * (target @ log_p)
             den += w * class_weight[label]
     assert loss == pytest.approx(num / den, rel=1e-12)
     # ignored steps get no gradient

@@ -9,8 +9,8 @@ LSTM classifies the utterances by speaker, straight from the variable-length
 sequences: no padding, no resampling. The data ship with sklstm
 (:func:`sklstm.datasets.load_japanese_vowels`; UCI, CC BY 4.0).
 
-With its defaults the classifier trains for 65 epochs, in a few seconds,
-and recognises the speaker of 0.986 of the 370 test utterances (5 errors);
+With its defaults the classifier trains for 76 epochs, in a few seconds,
+and recognises the speaker of 0.984 of the 370 test utterances (6 errors);
 published figures on this split: 1-NN DTW 0.949, an echo-state network
 0.965. The figures: the training loss, epoch by epoch, and the confusion
 matrix of the test utterances.
@@ -32,8 +32,9 @@ print(f"{len(X_train)} training and {len(X_test)} test utterances; lengths "
 # Training
 # --------
 # The defaults: one bidirectional layer of 64 units, max pooling over the
-# steps, and each coefficient standardised by the model with the statistics of
-# the training frames (``input_mean_``, ``input_scale_``).
+# steps, each coefficient standardised by the model with the statistics of
+# the training frames (``input_mean_``, ``input_scale_``), and targets
+# smoothed by 0.1 (``label_smoothing``: the loss has a floor above zero).
 clf = LSTMClassifier(random_state=0)
 clf.fit(X_train, y_train)
 print(f"{clf.n_iter_} epochs; test accuracy {clf.score(X_test, y_test):.3f} "
@@ -52,7 +53,7 @@ if plt is not None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax1.semilogy(np.arange(1, clf.n_iter_ + 1), clf.loss_curve_)
     ax1.set_xlabel("epoch")
-    ax1.set_ylabel("training cross-entropy")
+    ax1.set_ylabel("training cross-entropy (smoothed)")
     ax1.set_title("Loss curve")
     ax2.imshow(cm, cmap="Blues")
     ax2.set_xticks(range(len(clf.classes_)), clf.classes_)

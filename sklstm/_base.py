@@ -946,6 +946,11 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             state["_rng_state"] = _rng_state(state.pop("_rng"))
         if "_optimizer" in state:  # pickled before the optimizer was stored plain
             state["_optimizer_state"] = state.pop("_optimizer").state()
+        if ("hidden_layer_sizes" in state and "label_smoothing" not in state
+                and "label_smoothing" in self._get_param_names()):
+            # pickled before label smoothing: it trained on the plain
+            # cross-entropy, and continues on it
+            state["label_smoothing"] = 0.0
         if version is not None and version != __version__:
             warnings.warn(
                 f"This {type(self).__name__} was pickled by sklstm {version} and is "

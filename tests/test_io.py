@@ -372,6 +372,24 @@ def test_pickle_holding_an_optimizer_object_still_loads(solver):
     assert_identical(vars(est), vars(restored))
 
 
+@pytest.mark.parametrize("kind", ["classifier", "tagger"])
+def test_pickle_made_before_label_smoothing_continues_on_the_plain_loss(kind):
+    """A classifier pickled before ``label_smoothing`` existed has no such
+    attribute: loading gives it 0, the loss it was trained on, so that
+    ``get_params``, ``clone`` and ``partial_fit`` work and continue as
+    before."""
+    cls, X, y, kw = make_problem(kind)
+    est = small(cls, label_smoothing=0.0).partial_fit(X, y, **kw)
+    old = pickle.loads(pickle.dumps(est))
+    del old.__dict__["label_smoothing"]
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored.get_params()["label_smoothing"] == 0.0
+    assert_identical(vars(est), vars(restored))
+    est.partial_fit(X, y, **kw)
+    restored.partial_fit(X, y, **kw)
+    assert_identical(vars(est), vars(restored))
+
+
 def test_skops_file_holding_an_optimizer_object_loads_when_trusted(skops_io,
                                                                   tmp_path):
     """A skops file written before the optimizer was stored plain holds an

@@ -48,11 +48,13 @@ def log_softmax(logits, axis=-1):
 
 
 def softmax_cross_entropy(logits, codes, weights, label_smoothing=0.0):
-    """The weighted cross-entropy of the rows of ``logits`` (``(n, K)``)
+    """The weighted mean cross-entropy of the rows of ``logits`` (``(n, K)``)
     against targets ``(1 - eps) * onehot(codes) + eps / K`` (``eps``:
-    ``label_smoothing``), and its gradient ``weights * (softmax - targets)``.
-    ``weights`` (``(n,)``, summing to one for a mean) is in the dtype of
-    ``logits``."""
+    ``label_smoothing``), and its gradient ``w * (softmax - targets)``, with
+    ``w`` the ``(n,)`` ``weights`` divided by their sum (unless it is 0), in
+    the dtype of ``logits``."""
+    total = weights.sum()
+    weights = (weights / total if total > 0 else weights).astype(logits.dtype)
     log_p = log_softmax(logits, axis=1)
     rows = np.arange(len(codes))
     eps = label_smoothing
@@ -946,8 +948,8 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             state["_rng_state"] = _rng_state(state.pop("_rng"))
         if "_optimizer" in state:  # pickled before the optimizer was stored plain
             state["_optimizer_state"] = state.pop("_optimizer").state()
-        if ("hidden_layer_sizes" in state and "label_smoothing" not in state
-                and "label_smoothing" in self._get_param_names()):
+        if ("label_smoothing" in self._get_param_names()
+                and "label_smoothing" not in state):
             # pickled before label smoothing: it trained on the plain
             # cross-entropy, and continues on it
             state["label_smoothing"] = 0.0

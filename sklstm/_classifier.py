@@ -460,9 +460,7 @@ class LSTMClassifier(ClassifierMixin, StreamingMixin, BaseLSTM):
         return True
 
     def _loss(self, logits, Y, weights, lengths):
-        total = weights.sum()
-        w = (weights / total if total > 0 else weights).astype(logits.dtype)
-        return softmax_cross_entropy(logits, Y, w, self.label_smoothing)
+        return softmax_cross_entropy(logits, Y, weights, self.label_smoothing)
 
     def _validation_score(self, network, flat, seqs, Y):
         logits = self._batched_outputs(network, flat, seqs)

@@ -198,10 +198,9 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, StreamingMixin, BaseLSTM):
         alpha=1e-4, batch_size="auto", learning_rate_init=1e-2, max_iter=200,
         shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
         momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-        max_grad_norm=1.0, scale_inputs=True, learning_rate="adaptive",
-        n_updates_no_change=100,
+        validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+        n_iter_no_change=10, max_grad_norm=1.0, scale_inputs=True,
+        learning_rate="adaptive", n_updates_no_change=100,
     ):
         super().__init__(
             hidden_layer_sizes, bidirectional=bidirectional, cell=cell,
@@ -405,10 +404,8 @@ class LSTMTagger(PerStepMixin, ClassifierMixin, StreamingMixin, BaseLSTM):
         codes = pack_targets([c for c, _ in Y], plan)
         step_weights = pack_targets([w for _, w in Y], plan) \
             * weights[plan.order][plan.slot]
-        total = step_weights.sum()
-        w = (step_weights / total if total > 0 else step_weights).astype(
-            logits.rows.dtype)
-        return softmax_cross_entropy(logits.rows, codes, w, self.label_smoothing)
+        return softmax_cross_entropy(logits.rows, codes, step_weights,
+                                     self.label_smoothing)
 
     def _validation_score(self, network, flat, seqs, Y):
         predicted = self._step_rows(network, flat, seqs).argmax(axis=1)

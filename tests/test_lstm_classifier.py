@@ -54,9 +54,14 @@ def test_learns_and_loss_decreases(rng, data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
-    assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
+    # the loss falls at least halfway to its floor, the entropy of the
+    # smoothed targets (0 without smoothing)
+    high = 1 - clf.label_smoothing / 2
+    floor = -(high * np.log(high) + (1 - high) * np.log(1 - high))
+    assert clf.loss_curve_[-1] - floor < 0.5 * (clf.loss_curve_[0] - floor)
     X_test, y_test = make_data(rng, n=100)
-    assert clf.score(X_test, y_test) > 0.85
+    # chance is 0.5; over data seeds 0-9 the model scores 0.82-0.95
+    assert clf.score(X_test, y_test) > 0.8
     assert list(clf.classes_) == ["neg", "pos"]
     assert clf.predict(X_test).dtype == y.dtype
     proba = clf.predict_proba(X_test)
@@ -335,6 +340,27 @@ def test_label_smoothing_keeps_the_probabilities_off_one(rng):
     # the smoothed loss cannot fall below the smoothed targets' entropy
     floor = -(0.9 * np.log(0.9) + 0.1 * np.log(0.1))
     assert min(smoothed.loss_curve_) > floor - 1e-3
+
+
+def test_calibration_lifts_the_smoothed_probabilities(rng):
+    """The default's probabilities stop near the smoothed target (0.85 on two
+    classes); CalibratedClassifierCV, as the docs advise, fits on ragged
+    lists and maps them back towards the data's certainty."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    X = [rng.normal(size=(rng.integers(4, 9), 1)) + (2.0 if i % 2 else -2.0)
+         for i in range(60)]
+    y = np.arange(60) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = small(max_iter=100)
+        assert model.label_smoothing == LSTMClassifier().label_smoothing == 0.3
+        raw = clone(model).fit(X, y)
+        calibrated = CalibratedClassifierCV(model, cv=3).fit(X, y)
+    assert raw.score(X, y) == calibrated.score(X, y) == 1.0
+    top = raw.predict_proba(X).max(axis=1)
+    assert np.all(np.abs(top - 0.85) < 0.05)
+    assert calibrated.predict_proba(X).max(axis=1).min() > top.max()
 
 
 @pytest.mark.parametrize("value", [1.0, -0.1, 1.5])

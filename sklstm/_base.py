@@ -70,6 +70,16 @@ def softmax_cross_entropy(logits, codes, weights, label_smoothing=0.0):
     return loss, d_logits
 
 
+def smoothed_targets_entropy(label_smoothing, n_classes):
+    """The entropy of the targets of ``softmax_cross_entropy``: the least value
+    its loss can take, whatever the weights (0 without smoothing)."""
+    eps = label_smoothing
+    if not eps:
+        return 0.0
+    high, low = 1 - eps + eps / n_classes, eps / n_classes
+    return float(-(high * np.log(high) + (n_classes - 1) * low * np.log(low)))
+
+
 # Values of the widest array (a layer's output, or the per-step head's
 # logits) per batch of a pass outside training (predict, the early-stopping
 # validation pass): 32 MiB in float64, 2**16 steps of a bidirectional layer
@@ -81,7 +91,9 @@ _PASS_VALUES = 2**22
 
 # Without early stopping, ``fit`` ends with the weights of the epoch of
 # lowest training loss instead of the last epoch's when the last epoch's loss
-# is above _SPIKE_RATIO times the lowest (and above it by more than ``tol``):
+# is above _SPIKE_RATIO times the lowest, both measured from the least value
+# the loss can take (``_loss_floor``: 0, or the smoothed targets' entropy), and
+# above the lowest by more than ``tol``:
 # a fit that ends within a spike of the loss does not keep the spike's
 # weights (see ``_train_epochs``). 0 turns it off (for experiments:
 # bench_accuracy's --patch).
@@ -625,7 +637,7 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             if converged:
                 break
         if best_flat is not None and (early_stopping or self._ends_in_spike(
-                state["loss_curve"][-1], schedule.best)):
+                state["loss_curve"][-1], schedule.best, len(flat[-1]))):
             state["flat"] = best_flat
         if early_stopping:
             state["best_score"], state["best_loss"] = schedule.best, None
@@ -633,11 +645,19 @@ class BaseLSTM(BaseEstimator, metaclass=ABCMeta):
             state["best_score"], state["best_loss"] = None, schedule.best
         return state, converged
 
-    def _ends_in_spike(self, last_loss, lowest_loss):
+    def _ends_in_spike(self, last_loss, lowest_loss, n_outputs):
         """Whether a fit whose last epoch's loss is ``last_loss`` ended within a
-        spike (see ``_SPIKE_RATIO``)."""
-        return (last_loss > _SPIKE_RATIO * lowest_loss
+        spike (see ``_SPIKE_RATIO``), the losses measured from their floor."""
+        floor = self._loss_floor(n_outputs)
+        return (last_loss - floor > _SPIKE_RATIO * (lowest_loss - floor)
                 and last_loss - lowest_loss > self.tol)
+
+    def _loss_floor(self, n_outputs):
+        """The least value the training loss can take, the penalty left out:
+        the smoothed targets' entropy for the estimators with
+        ``label_smoothing`` (their loss is ``softmax_cross_entropy``), else 0."""
+        return smoothed_targets_entropy(getattr(self, "label_smoothing", 0.0),
+                                        n_outputs)
 
     def _epoch(self, network, flat, optimizer, seqs, Y, weights, order, batch_size,
                rng):

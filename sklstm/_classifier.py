@@ -87,10 +87,12 @@ class LSTMClassifier(ClassifierMixin, StreamingMixin, BaseLSTM):
         (stratified), stop when their accuracy stops improving, and keep the
         weights of the best epoch. Without it, ``fit`` keeps the last
         epoch's weights, unless that epoch's loss is more than twice the
-        lowest (``best_loss_``) and above it by more than ``tol``: a fit that
+        lowest (``best_loss_``), both measured from the least value the loss
+        can take (the smoothed targets' entropy; 0 with
+        ``label_smoothing=0``), and above it by more than ``tol``: a fit that
         ends within a spike of the loss (Adam takes such spikes on small
-        data sets, where the loss nears zero) then keeps the weights of the
-        epoch of lowest loss. ``partial_fit`` keeps the last.
+        data sets, where the loss nears its floor) then keeps the weights of
+        the epoch of lowest loss. ``partial_fit`` keeps the last.
     validation_fraction : float, default=0.1
         The held-out fraction. Only used when ``early_stopping=True``.
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8

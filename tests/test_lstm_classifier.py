@@ -364,6 +364,23 @@ def test_calibration_lifts_the_smoothed_probabilities(rng):
     assert calibrated.predict_proba(X).max(axis=1).min() > top.max()
 
 
+@pytest.mark.parametrize("K", [2, 3, 26])
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
+def test_smoothed_targets_entropy_is_the_least_loss(eps, K):
+    """The floor the spike guard measures from: the loss at logits equal to
+    the targets' logarithms, where its gradient vanishes."""
+    from sklstm._base import smoothed_targets_entropy, softmax_cross_entropy
+
+    codes = np.arange(5) % K
+    targets = np.full((5, K), eps / K)
+    targets[np.arange(5), codes] += 1 - eps
+    logits = np.log(np.maximum(targets, 1e-300))
+    weights = np.linspace(0.5, 2.0, 5)
+    loss, grad = softmax_cross_entropy(logits, codes, weights, eps)
+    assert smoothed_targets_entropy(eps, K) == pytest.approx(loss, rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(grad, 0, atol=1e-12)
+
+
 @pytest.mark.parametrize("value", [1.0, -0.1, 1.5])
 def test_label_smoothing_out_of_range_is_refused(data, value):
     X, y = data

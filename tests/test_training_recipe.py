@@ -259,13 +259,15 @@ def test_a_fit_ending_in_a_spike_keeps_the_lowest_loss(rng, monkeypatch, cls):
 
     monkeypatch.setattr(cls, "_epoch", scripted_epoch)
     X, y = make_data(rng)
-    est = quiet(small(cls, max_iter=5, learning_rate="constant"), X, y)
+    # the plain loss, whose floor is 0 (smoothed targets: the next test)
+    plain = {"label_smoothing": 0.0} if cls is LSTMClassifier else {}
+    est = quiet(small(cls, max_iter=5, learning_rate="constant", **plain), X, y)
     assert est.loss_curve_ == [3.0, 1.0, 2.0, 5.0, 4.0] and est.best_loss_ == 1.0
     for got, want in zip(est._fitted_flat(), seen[1]):
         np.testing.assert_array_equal(got, want)
     # no spike: the last epoch above the lowest, by less than twice
     losses, seen = iter([3.0, 1.0, 2.0, 5.0, 1.9]), []
-    est = quiet(small(cls, max_iter=5, learning_rate="constant"), X, y)
+    est = quiet(small(cls, max_iter=5, learning_rate="constant", **plain), X, y)
     assert est.best_loss_ == 1.0
     for got, want in zip(est._fitted_flat(), seen[4]):
         np.testing.assert_array_equal(got, want)
@@ -275,6 +277,33 @@ def test_a_fit_ending_in_a_spike_keeps_the_lowest_loss(rng, monkeypatch, cls):
     est.partial_fit(X, y)
     for got, want in zip(est._fitted_flat(), seen[0]):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_spike_is_measured_from_the_smoothed_losss_floor(rng, monkeypatch):
+    """With smoothed targets the loss cannot fall below their entropy (0.4227
+    for two classes at 0.3), so the spike guard measures both losses from
+    there: 0.6 after a lowest of 0.5 is a spike (0.177 above the floor against
+    0.077), though not twice 0.5; 0.55 is not."""
+    from sklstm._base import smoothed_targets_entropy
+
+    floor = smoothed_targets_entropy(0.3, 2)
+    assert floor == pytest.approx(-(0.85 * np.log(0.85) + 0.15 * np.log(0.15)))
+    X, y = make_data(rng)
+    for last, spike in ((0.6, True), (0.55, False)):
+        losses, seen = iter([3.0, 0.5, 0.7, 0.8, last]), []
+
+        def scripted_epoch(self, network, flat, *args):
+            for a in flat:
+                a += 1.0
+            seen.append([a.copy() for a in flat])
+            return next(losses)
+
+        monkeypatch.setattr(LSTMClassifier, "_epoch", scripted_epoch)
+        est = quiet(small(max_iter=5, learning_rate="constant",
+                          label_smoothing=0.3), X, y)
+        assert est.best_loss_ == 0.5
+        for got, want in zip(est._fitted_flat(), seen[1 if spike else 4]):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_validation_scores_belong_to_early_stopped_fits(rng):
